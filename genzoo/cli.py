@@ -1,0 +1,263 @@
+"""``genzoo`` command line: thin wrappers over :mod:`genzoo.api`.
+
+    genzoo train MODEL [--data NAME] [--config NAME|PATH] [--set key=value ...] [--epochs N] ...
+    genzoo sample RUN_DIR [-n 64] [-o grid.png] [--manifold] [--reconstruct]
+    genzoo eval RUN_DIR [--metric nll ...] [--importance-samples K]
+    genzoo list
+    genzoo download NAME [--data-dir DIR] [--url BASE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CommandFn = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], CommandFn, str]] = {}
+
+
+def command(name: str, help_text: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Any]:
+    """Register ``add_arguments`` (decorated) + ``run`` (its ``.run`` attribute) as a subcommand."""
+
+    def deco(add_args: Callable[[argparse.ArgumentParser], None]) -> Any:
+        def with_run(run: CommandFn) -> CommandFn:
+            _COMMANDS[name] = (add_args, run, help_text)
+            return run
+
+        add_args.run = with_run  # type: ignore[attr-defined]
+        return add_args
+
+    return deco
+
+
+def _parse_value(text: str) -> Any:
+    from genzoo.config import parse_override
+
+    return parse_override(f"x={text}")[1]
+
+
+# ----- train -----------------------------------------------------------------------------------------
+@command("train", "train a model (continues a run directory that has checkpoints)")
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="model name (see `genzoo list`); omit with --resume or --config")
+    p.add_argument("--data", help="dataset name (default: the config's, else digits)")
+    p.add_argument("--data-dir", help="where dataset files are (default: $GENZOO_DATA_DIR or ./data)")
+    p.add_argument("--config", help="a named config (`genzoo list`) or a YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set model.latent_dim=2 --set train.lr=3e-4")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps", type=int, help="stop after this many optimisation steps")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--run-dir", help="default: runs/<model>-<data>-<time>")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@_train_args.run
+def _train(a: argparse.Namespace) -> int:
+    from genzoo.api import train
+
+    overrides = list(a.overrides)
+    if a.batch_size:
+        overrides.append(f"train.batch_size={a.batch_size}")
+    if a.no_progress:
+        overrides.append("train.progress=false")
+    if not (a.model or a.config or a.resume):
+        raise SystemExit("genzoo train: name a model (see `genzoo list`), a --config, or --resume RUN_DIR")
+    run = train(
+        a.model, a.data, config=a.config, overrides=overrides, run_dir=a.resume or a.run_dir,
+        data_dir=a.data_dir, device=a.device, epochs=a.epochs, steps=a.steps, seed=a.seed,
+        resume=bool(a.resume),
+    )
+    print(f"trained {run.config.model['name']} for {run.step} steps; run directory: {run.run_dir}")
+    for name in ("samples.png", "metrics.jsonl"):
+        if (run.run_dir / name).exists():
+            print(f"  {run.run_dir / name}")
+    return 0
+
+
+# ----- sample ----------------------------------------------------------------------------------------
+@command("sample", "write a PNG grid (and optionally an .npz) of samples from a trained run")
+def _sample_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("-o", "--out", default=None, help="PNG path (default: RUN_DIR/samples-seedS.png)")
+    p.add_argument("--npz", help="also save the samples as float32 array 'images' in this .npz")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nrow", type=int)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--class", dest="label", type=int, help="class label for conditional models")
+    p.add_argument("--manifold", type=int, metavar="GRID", help="VAE with 2-D latent: the learned manifold")
+    p.add_argument("--reconstruct", action="store_true", help="test images beside their reconstructions")
+    p.add_argument("--data-dir")
+
+
+@_sample_args.run
+def _sample(a: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from genzoo.api import load, sample
+    from genzoo.images import save_grid
+
+    run = Path(a.run_dir)
+    out = Path(a.out) if a.out else run / f"samples-seed{a.seed}.png"
+    model = load(run, a.device)
+    nrow = a.nrow
+    if a.manifold:
+        if not hasattr(model, "manifold"):
+            raise SystemExit(f"genzoo sample: model {model.name!r} has no manifold picture")
+        images, nrow = model.manifold(a.manifold).cpu(), a.manifold
+    elif a.reconstruct:
+        if not hasattr(model, "reconstruct"):
+            raise SystemExit(f"genzoo sample: model {model.name!r} has no reconstructions")
+        from genzoo.config import load_run_config
+        from genzoo.data import load_dataset
+
+        cfg = load_run_config(run)
+        opts = {k: v for k, v in cfg.data.items() if k != "name"}
+        x = load_dataset(cfg.data["name"], "test", a.data_dir, **opts).subset(slice(0, a.n)).tensor(a.seed)
+        rec = model.reconstruct(x.to(model.device)).cpu()
+        images = torch.stack([x, rec], dim=1).flatten(0, 1)  # pairs: original, reconstruction
+        nrow = nrow or 16
+    else:
+        condition = None
+        if a.label is not None:
+            condition = torch.full((a.n,), a.label, dtype=torch.long)
+        images = sample(model, a.n, seed=a.seed, condition=condition)
+    grid = images[:, 0] if images.dim() == 5 else images  # video: first frame of each
+    save_grid(grid, out, nrow=nrow)
+    print(f"wrote {out}")
+    if a.npz:
+        np.savez_compressed(a.npz, images=images.numpy().astype(np.float32))
+        print(f"wrote {a.npz}")
+    return 0
+
+
+# ----- eval ------------------------------------------------------------------------------------------
+@command("eval", "evaluate a run (or a folder/.npz of images) with registered metrics")
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", nargs="?", help="a run directory (omit with --samples)")
+    p.add_argument("--metric", action="append", dest="metrics", help="metric name, repeatable (default: nll)")
+    p.add_argument("--importance-samples", type=int, help="k for the importance-weighted bound (default 5000)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="metric option")
+    p.add_argument("--samples", help="evaluate these images instead: a folder of images or an .npz 'images'")
+    p.add_argument("--data", help="reference dataset (default: the run's)")
+    p.add_argument("--data-dir")
+    p.add_argument("--real-baseline", action="store_true", help="score held-out real data instead of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=256)
+
+
+def _read_samples(path: str) -> Any:
+    import numpy as np
+    import torch
+
+    p = Path(path)
+    if p.is_dir():
+        from genzoo.data.folder import list_images, read_images
+
+        return torch.from_numpy(read_images(list_images(p))).float() / 255.0
+    with np.load(p, allow_pickle=False) as npz:
+        arr = npz["images"] if "images" in npz else npz[npz.files[0]]
+    x = torch.from_numpy(np.asarray(arr, dtype=np.float32))
+    return x / 255.0 if x.max() > 1.0 else x
+
+
+@_eval_args.run
+def _eval(a: argparse.Namespace) -> int:
+    from genzoo.api import evaluate
+
+    if not a.run_dir and not a.samples and not (a.real_baseline and a.data):
+        raise SystemExit("genzoo eval: give a RUN_DIR, --samples PATH --data NAME, or --real-baseline --data NAME")
+    options = {k.replace("-", "_"): _parse_value(v) for k, v in (o.split("=", 1) for o in a.option)}
+    if a.importance_samples:
+        options["importance_samples"] = a.importance_samples
+    samples = _read_samples(a.samples) if a.samples else None
+    results = evaluate(
+        a.run_dir, a.metrics, options=options, data=a.data, data_dir=a.data_dir, samples=samples,
+        real_baseline=a.real_baseline, device=a.device, seed=a.seed, batch_size=a.batch_size,
+    )
+    for name, scores in results.items():
+        print(f"{name}: {json.dumps(scores, default=str)}")
+    return 0
+
+
+# ----- list / download -------------------------------------------------------------------------------
+@command("list", "list the models, datasets, metrics and named configs")
+def _list_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+@_list_args.run
+def _list(a: argparse.Namespace) -> int:
+    from genzoo.config import named_configs
+    from genzoo.registry import DATASETS, METRICS, MODELS
+
+    for title, reg in (("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS)):
+        print(f"{title}:")
+        for name in reg.names():
+            print(f"  {name:<20} {reg.descriptions.get(name, '')}")
+    print("configs:")
+    for name in named_configs():
+        print(f"  {name}")
+    return 0
+
+
+@command("download", "download a dataset's files with SHA-256 verification")
+def _download_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="dataset (mnist)")
+    p.add_argument("--data-dir")
+    p.add_argument("--url", help="base URL to fetch the files from (default: the dataset's usual source)")
+    p.add_argument("--force", action="store_true", help="download again even if the files exist")
+
+
+@_download_args.run
+def _download(a: argparse.Namespace) -> int:
+    from genzoo.data import resolve_data_dir
+    from genzoo.data.download import download_dataset
+
+    for path in download_dataset(a.name, resolve_data_dir(a.data_dir), a.url, a.force):
+        print(f"ok {path}")
+    return 0
+
+
+# ----- entry point -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from genzoo import __version__
+
+    parser = argparse.ArgumentParser(prog="genzoo", description="Deep generative models of natural images.")
+    parser.add_argument("--version", action="version", version=f"genzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (add_args, _, help_text) in _COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genzoo.config import ConfigError
+    from genzoo.data import DataFileError
+    from genzoo.registry import UnknownNameError
+    from genzoo.train.checkpoint import CheckpointError
+    from genzoo.train.engine import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command][1](args)
+    except (UnknownNameError, ConfigError, DataFileError, CheckpointError, TrainingDiverged, ValueError) as e:
+        print(f"genzoo {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"genzoo {args.command}: interrupted; the last complete checkpoint is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""PixelCNN (masked convolutions) and Gated PixelCNN, with exact likelihoods and row-cached samplers.
+
+Both model ``p(x) = prod_i p(x_i | x_<i)`` over the sub-pixels of an image in raster order with the
+colours of a pixel in the order R -> G -> B (van den Oord et al. 2016, "Pixel Recurrent Neural
+Networks", Eqs. 1-2):
+
+    p(x_i | x_<i) = p(x_{i,R} | x_<i) p(x_{i,G} | x_<i, x_{i,R}) p(x_{i,B} | x_<i, x_{i,R}, x_{i,G}).
+
+Each conditional is a Bernoulli for binary data and a ``levels``-way softmax (256 for 8-bit images,
+Sec. 5.3 of the PixelRNN paper) otherwise; see :mod:`genzoo.nn.discrete`. ``log_prob`` is exact:
+one network pass gives every conditional at once, because the masks (:mod:`genzoo.nn.masked`) make
+the output at a sub-pixel depend on earlier sub-pixels only.
+
+Samplers
+--------
+``sample(..., method="naive")`` re-runs the whole network on the whole image for every sub-pixel
+(``H*W*C`` full passes). ``method="fast"`` (default) uses the fact that every activation at row
+``r`` depends on input rows ``<= r`` only: activations of finished rows are cached per layer, and for
+each sub-pixel only the current row is recomputed, each layer reading the ``k//2 + 1`` cached rows its
+kernel can see (:meth:`genzoo.nn.masked.MaskedConv2d.forward_last_row`). For the gated model the
+vertical stack is advanced once per row and only the horizontal stack (kernel height 1) is recomputed
+per sub-pixel. Both samplers pre-draw one uniform per sub-pixel from the generator and sample by
+inverse CDF, so the same generator state gives the same images (equal up to float rounding of the
+logits, which can only flip a draw whose uniform lies within ~1e-6 of a CDF boundary).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms, split_logits
+from genzoo.nn.masked import MaskedConv2d
+from genzoo.registry import register_model
+
+
+class _AutoregressiveConvModel(GenerativeModel):
+    """Shared likelihood / training / sampling logic of the PixelCNN family.
+
+    Subclasses implement :meth:`network` (whole-image output ``(N, out_ch, H, W)``) and the row cache:
+    :meth:`_init_cache`, :meth:`_start_row` (called before row ``i`` is sampled, when rows ``< i`` are
+    final) and :meth:`_row_output` (output row ``i`` given the current image, ``(N, out_ch, 1, W)``).
+    """
+
+    conditional: bool = False
+
+    def __init__(self, config: Any, data_info: DataInfo) -> None:
+        super().__init__(config, data_info)
+        if len(data_info.shape) != 3:
+            raise ValueError(f"{type(self).__name__} models images (C, H, W), got shape {data_info.shape}")
+        if data_info.levels < 2:
+            raise ValueError(f"levels must be >= 2, got {data_info.levels}")
+        self.C, self.Hgt, self.Wid = data_info.shape
+        self.levels = data_info.levels
+        self.out_ch = output_channels(self.C, self.levels)
+
+    # ----- to implement ----------------------------------------------------------------------------
+    def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def _init_cache(self, img: Tensor, y: Tensor | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _start_row(self, cache: dict[str, Any], i: int) -> None:
+        raise NotImplementedError
+
+    def _row_output(self, cache: dict[str, Any], i: int) -> Tensor:
+        raise NotImplementedError
+
+    # ----- likelihood ------------------------------------------------------------------------------
+    def logits(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Logits of every conditional, in the layout of :func:`genzoo.nn.discrete.discrete_log_prob`."""
+        return split_logits(self.network(x, y), self.C, self.levels)
+
+    def log_prob(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        """Exact ``log p(x)`` (nats, shape ``(N,)``) of the discrete images (PixelRNN Eq. 1-2).
+
+        A class-conditional model given no ``condition`` returns the exact marginal
+        ``log (1/K) sum_y p(x | y)`` over the ``K`` classes with a uniform class prior.
+        """
+        if self.conditional and condition is None:
+            k = self.data_info.num_classes
+            per_class = [
+                self.log_prob(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device))
+                for c in range(k)
+            ]
+            return torch.logsumexp(torch.stack(per_class, 0), 0) - math.log(k)
+        return discrete_log_prob(self.logits(x, condition), x, self.levels)
+
+    def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
+        """Mean negative log-likelihood per image (nats); bits/dim logged too."""
+        y = batch.get("y") if self.conditional else None
+        if self.conditional and y is None:
+            raise ValueError(f"{self.name} with conditional=True needs labels (batch['y'])")
+        nll = -self.log_prob(batch["x"], y).mean()
+        bpd = nll.detach() / (self.data_info.dims * math.log(2))
+        return {"loss": nll, "nll": nll.detach(), "bits_per_dim": bpd}
+
+    # ----- sampling --------------------------------------------------------------------------------
+    def _labels(self, n: int, condition: Tensor | None) -> Tensor | None:
+        if not self.conditional:
+            if condition is not None:
+                raise ValueError(
+                    f"{self.name} is unconditional (config conditional=False); condition must be None"
+                )
+            return None
+        if condition is None:  # a class-balanced grid: 0, 1, ..., K-1, 0, 1, ...
+            return torch.arange(n, device=self.device) % self.data_info.num_classes
+        condition = condition.to(self.device).long().reshape(-1)
+        if condition.shape[0] != n:
+            raise ValueError(f"condition has {condition.shape[0]} labels for {n} samples")
+        return condition
+
+    def _pick(self, out_row: Tensor, j: int, c: int) -> Tensor:
+        """Logits of sub-pixel (column j, colour c) from an output row ``(N, out_ch, 1, W)``."""
+        if self.levels == 2:
+            return out_row[:, c, 0, j]
+        return out_row[:, :, 0, j].reshape(out_row.shape[0], self.levels, self.C)[:, :, c]
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        condition: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        method: str = "fast",
+    ) -> Tensor:
+        """``n`` images in ``[0, 1]``, shape ``(n, C, H, W)``; ``condition``: class labels ``(n,)`` for a
+        conditional model (default: ``arange(n) % num_classes``). ``method``: ``"fast"`` (row cache) or
+        ``"naive"`` (full recomputation per sub-pixel); both consume the generator identically."""
+        if method not in ("fast", "naive"):
+            raise ValueError(f"method must be 'fast' or 'naive', got {method!r}")
+        dev = self.device
+        y = self._labels(n, condition)
+        gdev = generator.device if generator is not None else dev
+        u = torch.rand(n, self.C, self.Hgt, self.Wid, generator=generator, device=gdev).to(dev)
+        x = torch.zeros(n, self.C, self.Hgt, self.Wid, device=dev)
+        cache = self._init_cache(x, y) if method == "fast" else None
+        for i in range(self.Hgt):
+            if cache is not None:
+                self._start_row(cache, i)
+            for j in range(self.Wid):
+                for c in range(self.C):
+                    if cache is not None:
+                        out_row = self._row_output(cache, i)
+                    else:
+                        out_row = self.network(x, y)[:, :, i : i + 1]
+                    x[:, c, i, j] = sample_from_uniforms(
+                        self._pick(out_row, j, c), u[:, c, i, j], self.levels
+                    )
+                    if cache is not None:
+                        cache["img"][:, c, cache["pad"] + i, j] = x[:, c, i, j]
+        return x
+
+
+# ==================================================================================================
+# PixelCNN
+# ==================================================================================================
+
+
+@dataclass
+class PixelCNNConfig:
+    """PixelCNN hyper-parameters (PixelRNN paper, Sec. 3.4-3.5, Figure 5 and Table 1).
+
+    ``layers`` residual blocks with ``2 * hidden`` features follow the 7x7 mask-A convolution; the
+    paper's MNIST setting (Sec. 5.2, stated for its 7-layer, h = 16 networks) is the default.
+    ``output_hidden`` is the width of the first of the two 1x1 output layers.
+    """
+
+    layers: int = 7
+    hidden: int = 16
+    first_kernel: int = 7
+    kernel: int = 3
+    output_hidden: int = 32
+
+
+class _ResidualBlock(nn.Module):
+    """PixelRNN Figure 5 (left): ReLU - 1x1 (2h -> h) - ReLU - 3x3 mask B - ReLU - 1x1 (h -> 2h), + input."""
+
+    def __init__(self, h: int, kernel: int, data_channels: int) -> None:
+        super().__init__()
+        self.down = MaskedConv2d(2 * h, h, 1, "B", data_channels)
+        self.conv = MaskedConv2d(h, h, kernel, "B", data_channels)
+        self.up = MaskedConv2d(h, 2 * h, 1, "B", data_channels)
+
+    def forward(self, r: Tensor) -> Tensor:
+        t = F.relu(self.down(F.relu(r)))
+        return r + self.up(F.relu(self.conv(t)))
+
+
+@register_model("pixelcnn")
+class PixelCNN(_AutoregressiveConvModel):
+    """PixelCNN (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", Sec. 3.4-3.5, Eqs. 1-2).
+
+    7x7 mask-A convolution -> ``layers`` residual blocks of mask-B convolutions (Figure 5) -> ReLU,
+    1x1 mask B, ReLU, 1x1 mask B -> Bernoulli (binary) or ``levels``-way softmax per colour channel.
+    """
+
+    Config = PixelCNNConfig
+
+    def __init__(self, config: PixelCNNConfig, data_info: DataInfo) -> None:
+        super().__init__(config, data_info)
+        h, c = config.hidden, self.C
+        self.first = MaskedConv2d(c, 2 * h, config.first_kernel, "A", c)
+        self.blocks = nn.ModuleList(_ResidualBlock(h, config.kernel, c) for _ in range(config.layers))
+        self.out1 = MaskedConv2d(2 * h, config.output_hidden, 1, "B", c)
+        self.out2 = MaskedConv2d(config.output_hidden, self.out_ch, 1, "B", c)
+
+    def _head(self, r: Tensor) -> Tensor:
+        return self.out2(F.relu(self.out1(F.relu(r))))
+
+    def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        r = self.first(x)
+        for blk in self.blocks:
+            r = blk(r)
+        return self._head(r)
+
+    # row cache: the (top-padded) input of every spatial masked conv
+    def _init_cache(self, img: Tensor, y: Tensor | None) -> dict[str, Any]:
+        n, dev = img.shape[0], img.device
+        pad0 = self.config.first_kernel // 2
+        pad = self.config.kernel // 2
+        return {
+            "img": torch.zeros(n, self.C, pad0 + self.Hgt, self.Wid, device=dev),
+            "pad": pad0,
+            "t": [
+                torch.zeros(n, self.config.hidden, pad + self.Hgt, self.Wid, device=dev) for _ in self.blocks
+            ],
+        }
+
+    def _row_output(self, cache: dict[str, Any], i: int) -> Tensor:
+        pad0, pad = cache["pad"], self.config.kernel // 2
+        r = self.first.forward_last_row(cache["img"][:, :, i : i + pad0 + 1])
+        for blk, tbuf in zip(self.blocks, cache["t"], strict=True):
+            tbuf[:, :, pad + i : pad + i + 1] = F.relu(blk.down(F.relu(r)))
+            r = r + blk.up(F.relu(blk.conv.forward_last_row(tbuf[:, :, i : i + pad + 1])))
+        return self._head(r)
+
+    def _start_row(self, cache: dict[str, Any], i: int) -> None:
+        if i > 0:  # the last sub-pixel of row i-1 changed after its row was computed: finalise it
+            self._row_output(cache, i - 1)
+
+
+# ==================================================================================================
+# Gated PixelCNN
+# ==================================================================================================
+
+
+@dataclass
+class GatedPixelCNNConfig:
+    """Gated PixelCNN hyper-parameters ("Conditional Image Generation with PixelCNN Decoders", Sec. 2-3).
+
+    Defaults are the paper's CIFAR-10 / ImageNet model (Sec. 3.1: 20 gated layers, 384 feature maps,
+    5x5 filters); ``first_kernel`` is the filter size of the first (mask-A) layer. ``hidden`` must be a
+    multiple of the number of colour channels. ``conditional`` adds the class embedding of Eq. 4.
+    """
+
+    layers: int = 20
+    hidden: int = 384
+    first_kernel: int = 7
+    kernel: int = 5
+    output_hidden: int = 1024
+    conditional: bool = False
+
+
+def _gate(a: Tensor) -> Tensor:
+    """Gated activation ``tanh(a_f) * sigmoid(a_g)`` (Eq. 2) of the two channel halves of ``a``."""
+    f, g = a.chunk(2, dim=1)
+    return torch.tanh(f) * torch.sigmoid(g)
+
+
+class _GatedLayer(nn.Module):
+    """One gated layer (paper Figure 2): vertical stack (rows above, full width), horizontal stack (current
+    row, left part), vertical -> horizontal 1x1 link through a one-row down shift, residual in the
+    horizontal stack (not in the first layer), class embedding added to both pre-activations (Eq. 4)."""
+
+    def __init__(self, c_in: int, p: int, k: int, first: bool, data_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.k, self.first, self.p = k, first, p
+        self.v_conv = nn.Conv2d(c_in, 2 * p, (k // 2 + 1, k))  # rows [r - k//2, r], columns r +- k//2
+        self.v_to_h = nn.Conv2d(2 * p, 2 * p, 1)
+        self.h_conv = MaskedConv2d(c_in, 2 * p, (1, k), "A" if first else "B", data_channels)
+        self.h_out = MaskedConv2d(p, p, 1, "B", data_channels)
+        self.embed = nn.Embedding(num_classes, 4 * p) if num_classes > 0 else None
+
+    def cond(self, y: Tensor | None) -> tuple[Tensor | float, Tensor | float]:
+        if self.embed is None or y is None:
+            return 0.0, 0.0
+        e = self.embed(y)[:, :, None, None]
+        return e[:, : 2 * self.p], e[:, 2 * self.p :]
+
+    def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        cv, ch = self.cond(y)
+        pad = self.k // 2
+        v_pre = self.v_conv(F.pad(v, (pad, pad, pad, 0))) + cv
+        shifted = F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # row i sees vertical rows <= i - 1 only
+        h_pre = self.h_conv(h) + self.v_to_h(shifted) + ch
+        h_new = self.h_out(_gate(h_pre))
+        return _gate(v_pre), h_new if self.first else h + h_new
+
+
+@register_model("gated-pixelcnn")
+class GatedPixelCNN(_AutoregressiveConvModel):
+    """Gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with PixelCNN Decoders").
+
+    Vertical + horizontal stacks without blind spot (Sec. 2.2, Figure 2), gated activations
+    ``y = tanh(W_f * x) ⊙ sigmoid(W_g * x)`` (Eq. 2), optional class conditioning
+    ``tanh(W_f * x + V_f^T h) ⊙ sigmoid(W_g * x + V_g^T h)`` (Eq. 4, ``h`` one-hot label, config
+    ``conditional``), then ReLU, 1x1, ReLU, 1x1 output layers (mask B) and a Bernoulli / softmax output.
+    """
+
+    Config = GatedPixelCNNConfig
+
+    def __init__(self, config: GatedPixelCNNConfig, data_info: DataInfo) -> None:
+        super().__init__(config, data_info)
+        c, p = self.C, config.hidden
+        if p % c:
+            raise ValueError(f"hidden ({p}) must be a multiple of the number of colour channels ({c})")
+        self.conditional = bool(config.conditional)
+        k_classes = data_info.num_classes if self.conditional else 0
+        if self.conditional and k_classes < 1:
+            raise ValueError("conditional=True needs a labelled dataset (data_info.num_classes > 0)")
+        self.gated = nn.ModuleList(
+            _GatedLayer(
+                c if li == 0 else p,
+                p,
+                config.first_kernel if li == 0 else config.kernel,
+                li == 0,
+                c,
+                k_classes,
+            )
+            for li in range(config.layers)
+        )
+        self.out1 = MaskedConv2d(p, config.output_hidden, 1, "B", c)
+        self.out2 = MaskedConv2d(config.output_hidden, self.out_ch, 1, "B", c)
+
+    def _head(self, h: Tensor) -> Tensor:
+        return self.out2(F.relu(self.out1(F.relu(h))))
+
+    def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        if self.conditional and y is None:
+            raise ValueError("conditional gated PixelCNN needs class labels y")
+        v, h = x, x
+        for layer in self.gated:
+            v, h = layer(v, h, y)
+        return self._head(h)
+
+    # row cache: top-padded vertical-stack inputs of every layer; per-row link terms
+    def _init_cache(self, img: Tensor, y: Tensor | None) -> dict[str, Any]:
+        n, dev = img.shape[0], img.device
+        pads = [layer.k // 2 for layer in self.gated]
+        vbufs = [
+            torch.zeros(
+                n, self.C if li == 0 else self.config.hidden, pads[li] + self.Hgt, self.Wid, device=dev
+            )
+            for li in range(len(self.gated))
+        ]
+        conds = [layer.cond(y) for layer in self.gated]
+        return {"img": vbufs[0], "pad": pads[0], "v": vbufs, "cond": conds, "link": [None] * len(self.gated)}
+
+    def _start_row(self, cache: dict[str, Any], i: int) -> None:
+        """Advance the vertical stacks to row ``i - 1`` (final now) and form the link terms of row ``i``."""
+        vbufs = cache["v"]
+        for li, layer in enumerate(self.gated):
+            if i == 0:
+                n = vbufs[0].shape[0]
+                shifted = torch.zeros(n, 2 * layer.p, 1, self.Wid, device=vbufs[0].device)
+            else:
+                r, pad = i - 1, layer.k // 2
+                shifted = (
+                    F.conv2d(
+                        vbufs[li][:, :, r : r + pad + 1],
+                        layer.v_conv.weight,
+                        layer.v_conv.bias,
+                        padding=(0, pad),
+                    )
+                    + cache["cond"][li][0]
+                )
+                if li + 1 < len(self.gated):
+                    nxt = self.gated[li + 1].k // 2
+                    vbufs[li + 1][:, :, nxt + r : nxt + r + 1] = _gate(shifted)
+            cache["link"][li] = layer.v_to_h(shifted)
+
+    def _row_output(self, cache: dict[str, Any], i: int) -> Tensor:
+        pad0 = cache["pad"]
+        h = cache["img"][:, :, pad0 + i : pad0 + i + 1]
+        for li, layer in enumerate(self.gated):
+            h_pre = layer.h_conv.forward_last_row(h) + cache["link"][li] + cache["cond"][li][1]
+            h_new = layer.h_out(_gate(h_pre))
+            h = h_new if layer.first else h + h_new
+        return self._head(h)

@@ -1,0 +1,137 @@
+"""Checkpoints that are safe to load and never half-written.
+
+A checkpoint at step N is two files in ``run_dir/checkpoints``:
+- ``step-N.safetensors``: the model's weights, with metadata naming the model, its config and its
+  data info (so a checkpoint rebuilds its model and refuses to load into another one);
+- ``state-N.pt``: optimiser and scheduler states, RNG states and the data position; loaded with
+  ``torch.load(weights_only=True)``, so no code from the file can run.
+Each is written to a temporary file in the same folder, fsynced and renamed into place; the state
+file is written last, so a checkpoint counts only when both exist. A crash or Ctrl-C at any moment
+leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+FORMAT = "genzoo-checkpoint-1"
+_STEP_RE = re.compile(r"^state-(\d+)\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or belongs to another model."""
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def weights_bytes(model: nn.Module, metadata: dict[str, str]) -> bytes:
+    # clone: safetensors refuses tensors that share storage (tied weights)
+    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    return st_save(tensors, metadata={"format": FORMAT, **metadata})
+
+
+def model_metadata(model: Any) -> dict[str, str]:
+    return {
+        "model": model.name,
+        "model_config": json.dumps(model.config_dict()),
+        "data_info": json.dumps(model.data_info.to_dict()),
+    }
+
+
+def save_weights(model: Any, path: str | os.PathLike[str], extra: dict[str, str] | None = None) -> None:
+    atomic_write_bytes(path, weights_bytes(model, {**model_metadata(model), **(extra or {})}))
+
+
+def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors checkpoint; :class:`CheckpointError` if unreadable."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        tensors = st_load(raw)
+        header_len = int.from_bytes(raw[:8], "little")
+        metadata = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {}) or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({e})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a genzoo checkpoint (format {metadata.get('format')!r})")
+    return tensors, metadata
+
+
+def load_weights_into(model: Any, path: str | os.PathLike[str]) -> dict[str, str]:
+    """Load a checkpoint into ``model``, refusing one of another model or of other shapes."""
+    tensors, metadata = read_weights(path)
+    if metadata.get("model") != model.name:
+        raise CheckpointError(f"{path}: checkpoint of model {metadata.get('model')!r}, not {model.name!r}")
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit this {model.name} model: {e}") from None
+    return metadata
+
+
+def save_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: training state not found") from None
+    except Exception as e:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: corrupt or unsafe training state ({e})") from None
+
+
+def checkpoint_paths(run_dir: Path, step: int) -> tuple[Path, Path]:
+    d = Path(run_dir) / "checkpoints"
+    return d / f"step-{step:08d}.safetensors", d / f"state-{step:08d}.pt"
+
+
+def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[int]:
+    """Steps with a complete checkpoint (both files present), ascending."""
+    d = Path(run_dir) / "checkpoints"
+    if not d.is_dir():
+        return []
+    steps = []
+    for p in d.iterdir():
+        m = _STEP_RE.match(p.name)
+        if m and checkpoint_paths(Path(run_dir), int(m.group(1)))[0].is_file():
+            steps.append(int(m.group(1)))
+    return sorted(steps)
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    for step in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        for p in checkpoint_paths(run_dir, step)[::-1]:  # state first: the pair stops counting at once
+            p.unlink(missing_ok=True)

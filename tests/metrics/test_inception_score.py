@@ -1,0 +1,48 @@
+"""Inception Score extremes and a direct reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genzoo.metrics.inception_score import inception_score
+
+
+def test_uniform_output_scores_one() -> None:
+    p = np.full((100, 10), 0.1)
+    mean, std = inception_score(p, splits=5)
+    assert mean == pytest.approx(1.0, abs=1e-12)
+    assert std == pytest.approx(0.0, abs=1e-12)
+
+
+def test_confident_balanced_scores_num_classes() -> None:
+    k = 7
+    p = np.eye(k)[np.arange(700) % k]
+    mean, _ = inception_score(p, splits=10)  # every split of 70 holds 10 of each class
+    assert mean == pytest.approx(k, rel=1e-12)
+
+
+def test_confident_single_class_scores_one() -> None:
+    p = np.zeros((50, 4))
+    p[:, 2] = 1.0
+    assert inception_score(p, splits=1)[0] == pytest.approx(1.0)
+
+
+def test_matches_direct_kl() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(40, 5)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    scores = []
+    for part in (p[:20], p[20:]):
+        py = part.mean(0)
+        kl = [sum(pi[c] * np.log(pi[c] / py[c]) for c in range(5)) for pi in part]
+        scores.append(np.exp(np.mean(kl)))
+    mean, std = inception_score(p, splits=2)
+    assert mean == pytest.approx(np.mean(scores), rel=1e-10)
+    assert std == pytest.approx(np.std(scores), rel=1e-8)
+    assert 1.0 < mean < 5.0
+
+
+def test_rejects_non_distributions() -> None:
+    with pytest.raises(ValueError):
+        inception_score(np.ones((10, 3)), splits=2)

@@ -1,0 +1,292 @@
+"""GAN and cGAN: loss formulas, the two-player gradient flow, the k-step schedule, conditioning."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genzoo.models.base import DataInfo, GenerativeModel
+from genzoo.models.gan import CGAN, GAN, CGANConfig, GANConfig
+from genzoo.nn.gan_losses import (
+    InstanceNoise,
+    collapse_flag,
+    discriminator_loss,
+    frozen,
+    generator_loss,
+)
+from genzoo.registry import MODELS
+
+MNIST_INFO = DataInfo((1, 28, 28), 256, 10)
+
+
+# ----- helpers shared with test_dcgan / test_acgan ------------------------------------------------------
+def simulate_group_step(model: GenerativeModel, batch: dict, step: int, group: str) -> dict:
+    """What the engine does for one group: zero all grads, training_step, backward."""
+    model.zero_grad(set_to_none=True)
+    out = model.training_step(batch, step, group)
+    out["loss"].backward()
+    return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+
+
+def assert_gradient_flow(model: GenerativeModel, batch: dict) -> None:
+    """A D step gives gradients to D only, a G step to G only (so neither step moves the other)."""
+    groups = model.parameter_groups()
+    assert set(groups) == {"discriminator", "generator"}
+    d_ids = {id(p) for p in groups["discriminator"]}
+    g_ids = {id(p) for p in groups["generator"]}
+    assert d_ids and g_ids and not d_ids & g_ids
+    assert d_ids | g_ids == {id(p) for p in model.parameters()}
+    for group, other in (("discriminator", "generator"), ("generator", "discriminator")):
+        simulate_group_step(model, batch, 0, group)
+        got = [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in groups[group]]
+        assert sum(got) >= len(got) // 2, f"{group} step left most {group} params without gradient"
+        assert all(p.grad is None for p in groups[other]), f"{group} step gave {other} params a gradient"
+        assert all(p.requires_grad for p in model.parameters())  # frozen() restored the flags
+
+
+def train_adversarial(
+    model: GenerativeModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict:
+    """A minimal stand-in for the engine: Adam(beta1=0.5) per group, a fresh minibatch per step."""
+    torch.manual_seed(seed)
+    opts = {g: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.999)) for g, ps in model.parameter_groups().items()}
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    out: dict = {}
+    for step in range(steps):
+        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+        batch = {"x": x[idx], "y": y[idx]}
+        for group in model.update_schedule(step):
+            out = simulate_group_step(model, batch, step, group)
+            opts[group].step()
+    return out
+
+
+def digits_subset(classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """8x8 digits of the given classes, as [0, 1] images and labels renumbered 0..len(classes)-1."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    mask = np.isin(d.target, classes)
+    x = torch.tensor(d.images[mask] / 16.0, dtype=torch.float32).unsqueeze(1)
+    y = torch.tensor(np.searchsorted(classes, d.target[mask]), dtype=torch.long)
+    return x, y
+
+
+def class_accuracy_of_samples(
+    model: GenerativeModel, x: torch.Tensor, y: torch.Tensor, n: int = 400
+) -> float:
+    """Fraction of class-conditional samples that a logistic regression fit on real data assigns to
+    the requested class."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=2000).fit(x.flatten(1).numpy(), y.numpy())
+    k = int(y.max()) + 1
+    labels = torch.arange(n) % k
+    model.eval()
+    s = model.sample(n, condition=labels, generator=torch.Generator().manual_seed(1))
+    return float((clf.predict(s.flatten(1).numpy()) == labels.numpy()).mean())
+
+
+# ----- losses ------------------------------------------------------------------------------------------
+def test_loss_values_match_their_formulas() -> None:
+    real = torch.tensor([2.0, -1.0, 0.5, 4.0])
+    fake = torch.tensor([-3.0, 0.2, 1.5, -0.5])
+    dr, df = torch.sigmoid(real), torch.sigmoid(fake)
+    # Eq. 1: D maximises E log D(x) + E log(1 - D(G(z)))
+    expected_d = -(torch.log(dr).mean() + torch.log(1 - df).mean())
+    assert torch.allclose(discriminator_loss(real, fake), expected_d, atol=1e-6)
+    # one-sided smoothing: real target 0.9, fake target stays 0
+    smoothed = -(0.9 * torch.log(dr) + 0.1 * torch.log(1 - dr)).mean() - torch.log(1 - df).mean()
+    assert torch.allclose(discriminator_loss(real, fake, real_label=0.9), smoothed, atol=1e-6)
+    # G: minimax minimises E log(1 - D(G(z))); non-saturating minimises -E log D(G(z))
+    assert torch.allclose(generator_loss(fake, "minimax"), torch.log(1 - df).mean(), atol=1e-6)
+    assert torch.allclose(generator_loss(fake, "nonsaturating"), -torch.log(df).mean(), atol=1e-6)
+    with pytest.raises(ValueError):
+        generator_loss(fake, "wasserstein")
+
+
+def test_losses_stay_finite_when_d_saturates_and_nonsaturating_has_the_stronger_gradient() -> None:
+    fake = torch.tensor([-40.0, 40.0])
+    for kind in ("minimax", "nonsaturating"):
+        assert torch.isfinite(generator_loss(fake, kind))
+    assert torch.isfinite(discriminator_loss(torch.tensor([-40.0]), torch.tensor([40.0])))
+    # when D confidently rejects a sample (D(G(z)) ~ 0.007) the minimax gradient vanishes (Sec. 3)
+    grads = {}
+    for kind in ("minimax", "nonsaturating"):
+        logit = torch.tensor([-5.0], requires_grad=True)
+        generator_loss(logit, kind).backward()
+        grads[kind] = float(logit.grad[0])
+    assert grads["minimax"] == pytest.approx(-torch.sigmoid(torch.tensor(-5.0)).item(), rel=1e-5)
+    assert grads["nonsaturating"] == pytest.approx(-(1 - torch.sigmoid(torch.tensor(-5.0))).item(), rel=1e-5)
+    assert abs(grads["nonsaturating"]) > 100 * abs(grads["minimax"])
+
+
+def test_instance_noise_anneals_linearly_to_zero() -> None:
+    noise = InstanceNoise(0.5, anneal_steps=100)
+    assert noise.level(0) == pytest.approx(0.5)
+    assert noise.level(50) == pytest.approx(0.25)
+    assert noise.level(100) == 0.0 and noise.level(1000) == 0.0
+    x = torch.zeros(1000)
+    assert float(noise(x, 0).std()) == pytest.approx(0.5, rel=0.1)
+    assert torch.equal(noise(x, 200), x)
+    assert InstanceNoise(0.0).level(0) == 0.0
+
+
+def test_collapse_flag() -> None:
+    assert collapse_flag(0.7, 1.0) == 0.0
+    assert collapse_flag(1e-5, 30.0) == 1.0  # D wins outright
+    assert collapse_flag(1e-5, 2.0) == 0.0
+    assert collapse_flag(float("nan"), 1.0) == 1.0
+    assert collapse_flag(0.5, float("inf")) == 1.0
+
+
+def test_frozen_blocks_gradients_and_restores_flags() -> None:
+    lin = torch.nn.Linear(3, 1)
+    x = torch.randn(4, 3, requires_grad=True)
+    with frozen(lin):
+        y = lin(x).sum()
+    y.backward()
+    assert lin.weight.grad is None and x.grad is not None
+    assert lin.weight.requires_grad
+
+
+# ----- models ------------------------------------------------------------------------------------------
+def test_registered() -> None:
+    assert MODELS.get("gan") is GAN and MODELS.get("cgan") is CGAN
+
+
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_paper_architecture_shapes(cls: type) -> None:
+    model = cls(cls.Config(), MNIST_INFO)
+    z = model.sample_latent(5)
+    assert z.shape == (5, 100) and float(z.min()) >= -1 and float(z.max()) <= 1  # uniform noise
+    labels = torch.arange(5) if model.conditional else None
+    img = model.generate(z, labels)
+    assert img.shape == (5, 1, 28, 28)
+    logits, cls_logits = model.discriminate(img, labels)
+    assert logits.shape == (5,) and cls_logits is None
+    if cls is GAN:  # 784 -> maxout 240x5 -> maxout 240x5 -> 1; 100 -> 1200 -> 1200 -> 784
+        linears = [m for m in model.generator.modules() if isinstance(m, torch.nn.Linear)]
+        assert [lin.out_features for lin in linears] == [1200, 1200, 784]
+        assert model.discriminator[2][0].linear.out_features == 240 * 5
+
+
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_gradient_flow_between_players(cls: type) -> None:
+    torch.manual_seed(0)
+    cfg = cls.Config(latent_dim=8)
+    model = cls(cfg, DataInfo((1, 8, 8), 17, 3))
+    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    assert_gradient_flow(model, batch)
+
+
+def test_generator_step_leaves_discriminator_unchanged_through_an_optimiser_step() -> None:
+    torch.manual_seed(0)
+    model = GAN(GANConfig(latent_dim=8, g_hidden=[32], d_units=[16]), DataInfo((1, 8, 8), 17))
+    opts = {g: torch.optim.Adam(ps, lr=0.1) for g, ps in model.parameter_groups().items()}
+    batch = {"x": torch.rand(8, 1, 8, 8)}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    simulate_group_step(model, batch, 0, "generator")
+    opts["generator"].step()
+    for n, p in model.named_parameters():
+        changed = not torch.equal(before[n], p)
+        assert changed == n.startswith("generator"), n
+
+
+def test_logged_scalars() -> None:
+    model = GAN(GANConfig(latent_dim=8, g_hidden=[16], d_units=[16]), DataInfo((1, 8, 8), 17))
+    batch = {"x": torch.rand(4, 1, 8, 8)}
+    d = model.training_step(batch, 0, "discriminator")
+    g = model.training_step(batch, 0, "generator")
+    assert {"loss", "d_loss", "d_real", "d_fake", "diverged"} <= set(d)
+    assert {"loss", "g_loss", "diversity", "diverged"} <= set(g)
+    assert float(d["diverged"]) == 0.0 and float(g["diverged"]) == 0.0
+    assert 0 < float(d["d_real"]) < 1
+    with pytest.raises(ValueError):
+        model.training_step(batch, 0, "model")
+
+
+def test_k_discriminator_steps_per_generator_step() -> None:
+    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], k=3), DataInfo((1, 8, 8), 17))
+    schedule = [model.update_schedule(s) for s in range(6)]
+    assert sum(s.count("discriminator") for s in schedule) == 6
+    assert [("generator" in s) for s in schedule] == [False, False, True, False, False, True]
+    assert all(s[0] == "discriminator" for s in schedule)
+    with pytest.raises(ValueError):
+        GAN(GANConfig(k=0), MNIST_INFO)
+
+
+def test_sampling_is_deterministic_per_seed_and_in_range() -> None:
+    model = CGAN(
+        CGANConfig(latent_dim=8, g_y_hidden=16, g_z_hidden=16, g_joint_hidden=32), DataInfo((1, 8, 8), 17, 3)
+    )
+    model.eval()
+    a = model.sample(5, condition=torch.tensor([0, 1, 2, 0, 1]), generator=torch.Generator().manual_seed(3))
+    b = model.sample(5, condition=torch.tensor([0, 1, 2, 0, 1]), generator=torch.Generator().manual_seed(3))
+    c = model.sample(5, condition=torch.tensor([0, 1, 2, 0, 1]), generator=torch.Generator().manual_seed(4))
+    assert a.shape == (5, 1, 8, 8) and torch.equal(a, b) and not torch.equal(a, c)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert model.sample(4, condition=torch.tensor(2)).shape == (4, 1, 8, 8)
+    with pytest.raises(ValueError):
+        model.sample(2, condition=torch.tensor([0, 3]))
+    with pytest.raises(ValueError):
+        model.training_step({"x": torch.rand(2, 1, 8, 8)}, 0, "discriminator")  # cGAN needs labels
+
+
+def test_cgan_generates_the_requested_class() -> None:
+    """cGAN on two classes of the 8x8 digits (0 and 1): a classifier trained on real data recognises
+    the requested class in most samples (chance is 50%); the untrained model is near chance."""
+    x, y = digits_subset([0, 1])
+    cfg = CGANConfig(
+        latent_dim=16,
+        g_z_hidden=32,
+        g_y_hidden=32,
+        g_joint_hidden=128,
+        g_dropout=0.0,
+        d_x_units=64,
+        d_y_units=16,
+        d_joint_units=64,
+        d_dropout=0.2,
+    )
+    torch.manual_seed(0)
+    model = CGAN(cfg, DataInfo((1, 8, 8), 17, 2))
+    untrained = class_accuracy_of_samples(model, x, y)
+    out = train_adversarial(model, x, y, steps=500, lr=2e-3)
+    assert all(math.isfinite(float(v)) for v in out.values())
+    trained = class_accuracy_of_samples(model, x, y)
+    assert untrained < 0.75
+    assert trained > 0.85, f"cGAN sample class accuracy {trained:.2f} (chance 0.5)"
+
+
+def test_stabilisers_change_the_discriminator_loss() -> None:
+    info = DataInfo((1, 8, 8), 17)
+    base = dict(latent_dim=4, g_hidden=[8], d_units=[8], d_input_dropout=0.0, d_dropout=0.0)
+    batch = {"x": torch.rand(16, 1, 8, 8)}
+    torch.manual_seed(0)
+    plain = GAN(GANConfig(**base), info)
+    smooth = GAN(GANConfig(**base, real_label=0.9), info)
+    smooth.load_state_dict(plain.state_dict())
+    torch.manual_seed(1)
+    a = plain.training_step(batch, 0, "discriminator")
+    torch.manual_seed(1)
+    b = smooth.training_step(batch, 0, "discriminator")
+    assert float(a["d_real"]) == pytest.approx(float(b["d_real"]))
+    # BCE(l, 0.9) - BCE(l, 1) = 0.1 * l per real example; the fake term is unchanged
+    real_logits = plain.discriminate(batch["x"])[0].detach()
+    diff = float(b["d_loss"]) - float(a["d_loss"])
+    assert diff == pytest.approx(0.1 * float(real_logits.mean()), abs=1e-5)
+    noisy = GAN(GANConfig(**base, instance_noise=0.3, instance_noise_steps=10), info)
+    assert float(noisy.training_step(batch, 0, "discriminator")["instance_noise"]) == pytest.approx(0.3)
+    assert float(noisy.training_step(batch, 20, "discriminator")["instance_noise"]) == 0.0
+    with pytest.raises(ValueError):
+        GAN(GANConfig(real_label=0.0), info)

@@ -1,0 +1,185 @@
+"""Training engine: resumption, checkpoints, divergence, configs."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import genzoo
+from genzoo.config import ConfigError, resolve
+from genzoo.models.base import DataInfo, GenerativeModel
+from genzoo.registry import MODELS, UnknownNameError
+from genzoo.train import checkpoint as ckpt
+from genzoo.train.engine import TrainingDiverged
+
+FAST = {"train.batch_size": 32, "train.progress": False, "train.log_every": 2}
+
+
+def _weights(run_dir: Path) -> dict[str, Tensor]:
+    steps = ckpt.list_checkpoints(run_dir)
+    return ckpt.read_weights(ckpt.checkpoint_paths(run_dir, steps[-1])[0])[0]
+
+
+class _Interrupt:
+    """A hook that raises KeyboardInterrupt once, after ``at`` steps, as Ctrl-C would."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self, trainer: object, step: int) -> None:
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("data", ["digits", "dynamic-mnist"])
+def test_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path: Path, data: str, request: pytest.FixtureRequest) -> None:
+    kwargs: dict = {}
+    if data == "dynamic-mnist":  # dynamic binarization redrawn per step: the data position must resume too
+        kwargs["data_dir"] = request.getfixturevalue("data_dir")
+    overrides = {**FAST, "train.checkpoint_every": 4, "train.sample_every": 3, "train.eval_every": 5,
+                 "model.hidden": [32], "model.latent_dim": 4, "train.eval_batches": 1}
+    whole = genzoo.train("vae", data, run_dir=tmp_path / "whole", steps=12, overrides=overrides, **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        genzoo.train("vae", data, run_dir=tmp_path / "cut", steps=12, overrides=overrides,
+                     hooks=[_Interrupt(6)], **kwargs)
+    assert ckpt.list_checkpoints(tmp_path / "cut") == [4]  # step 6's work is lost, step 4 is intact
+    resumed = genzoo.train("vae", data, run_dir=tmp_path / "cut", steps=12, overrides=overrides, **kwargs)
+    assert resumed.step == whole.step == 12
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    sa = ckpt.load_state(ckpt.checkpoint_paths(tmp_path / "whole", 12)[1])
+    sb = ckpt.load_state(ckpt.checkpoint_paths(tmp_path / "cut", 12)[1])
+    assert torch.equal(sa["rng_cpu"], sb["rng_cpu"])
+    moments_a = sa["optimizers"]["model"]["state"]
+    moments_b = sb["optimizers"]["model"]["state"]
+    assert all(torch.equal(moments_a[i]["exp_avg_sq"], moments_b[i]["exp_avg_sq"]) for i in moments_a)
+
+
+def test_same_seed_same_samples_different_seed_differs(tmp_path: Path) -> None:
+    run = genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=3, overrides=FAST)
+    model = genzoo.load(run.run_dir)
+    assert torch.equal(genzoo.sample(model, 8, seed=1), genzoo.sample(model, 8, seed=1))
+    assert not torch.equal(genzoo.sample(model, 8, seed=1), genzoo.sample(model, 8, seed=2))
+
+
+def test_checkpoint_is_safetensors_plus_weights_only_state(tmp_path: Path) -> None:
+    run = genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=2, overrides=FAST)
+    weights, state = ckpt.checkpoint_paths(run.run_dir, 2)
+    raw = weights.read_bytes()
+    assert b"\x80\x04" not in raw[:16] and raw[8:9] == b"{"  # a JSON header, not a pickle stream
+    torch.load(state, weights_only=True)  # loads under the safe unpickler
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    state.write_bytes(pickle.dumps({"step": Evil()}))
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or unsafe"):
+        ckpt.load_state(state)
+    assert not marker.exists()
+
+
+def test_wrong_model_and_corrupt_checkpoints_are_named(tmp_path: Path) -> None:
+    run = genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=2, overrides=FAST)
+    weights, _ = ckpt.checkpoint_paths(run.run_dir, 2)
+
+    @dataclass
+    class Cfg:
+        width: int = 3
+
+    class Other(GenerativeModel):
+        name = "other"
+        Config = Cfg
+
+        def __init__(self) -> None:
+            super().__init__(Cfg(), DataInfo((1, 8, 8), 17, 10))
+            self.w = nn.Parameter(torch.zeros(3))
+
+    with pytest.raises(ckpt.CheckpointError, match="checkpoint of model 'vae', not 'other'"):
+        ckpt.load_weights_into(Other(), weights)
+    small = MODELS.get("vae")(MODELS.get("vae").Config(latent_dim=3), DataInfo((1, 8, 8), 17, 10))
+    with pytest.raises(ckpt.CheckpointError, match="do not fit this vae model"):
+        ckpt.load_weights_into(small, weights)
+    weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 2])
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or truncated"):
+        genzoo.load(run.run_dir)
+
+
+def test_crash_while_writing_keeps_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    overrides = {**FAST, "train.checkpoint_every": 2}
+    genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=2, overrides=overrides)
+    real_replace = os.replace
+
+    def failing_replace(src: str, dst: str) -> None:
+        if str(dst).endswith("state-00000004.pt"):
+            raise OSError("disk full (simulated)")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="simulated"):
+        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=4, overrides=overrides, resume=True)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert ckpt.list_checkpoints(tmp_path / "r") == [2]
+    leftovers = [p.name for p in (tmp_path / "r" / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    run = genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=4, overrides=overrides, resume=True)
+    assert run.step == 4
+
+
+@dataclass
+class _NanConfig:
+    nan_at: int = 5
+
+
+class _NanModel(GenerativeModel):
+    """A model whose loss becomes NaN at a chosen step."""
+
+    Config = _NanConfig
+
+    def __init__(self, config: _NanConfig, data_info: DataInfo) -> None:
+        super().__init__(config, data_info)
+        self.w = nn.Parameter(torch.ones(1))
+
+    def training_step(self, batch: dict[str, Tensor], step: int, group: str) -> dict[str, Tensor]:
+        loss = (self.w * batch["x"].mean()) ** 2
+        return {"loss": loss * float("nan") if step >= self.config.nan_at else loss}
+
+    def sample(self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        return torch.zeros(n, *self.data_info.shape)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path: Path) -> None:
+    if "test-nan" not in MODELS.entries:
+        MODELS.add("test-nan", _NanModel)
+        _NanModel.name = "test-nan"
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5.*checkpoint \(step 4\) is kept"):
+        genzoo.train("test-nan", "digits", run_dir=tmp_path / "r", steps=10,
+                     overrides={**FAST, "train.checkpoint_every": 2})
+    assert ckpt.list_checkpoints(tmp_path / "r")[-1] == 4
+
+
+def test_config_overrides_and_errors(tmp_path: Path) -> None:
+    cfg = resolve("vae", "digits", None, ["model.latent_dim=2", "train.lr=3e-4", "train.betas=[0.5, 0.9]"])
+    assert cfg.model == {"name": "vae", "latent_dim": 2}
+    assert cfg.train.lr == 3e-4 and cfg.train.betas == [0.5, 0.9]
+    with pytest.raises(ConfigError, match="unknown train field.*learning_rate"):
+        resolve("vae", None, None, ["train.learning_rate=1"])
+    with pytest.raises(ConfigError, match="unknown model 'vae' field.*latent"):
+        genzoo.train("vae", "digits", run_dir=tmp_path / "x", steps=1, overrides={"model.latent": 3})
+    with pytest.raises(UnknownNameError, match="unknown model 'vea'.*vae"):
+        genzoo.train("vea", "digits", run_dir=tmp_path / "y", steps=1)
+    with pytest.raises(ConfigError, match="config 'nope' not found"):
+        resolve(None, None, "nope", None)
+    genzoo.train("vae", "digits", run_dir=tmp_path / "z", steps=1, overrides=FAST)
+    with pytest.raises(ValueError, match="already holds a run with another config"):
+        genzoo.train("vae", "digits", run_dir=tmp_path / "z", steps=1, overrides={**FAST, "model.latent_dim": 7})
