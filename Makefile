@@ -17,7 +17,7 @@ $(BIN)/genzoo: pyproject.toml
 setup: $(BIN)/genzoo
 
 demo: setup
-	$(BIN)/genzoo train vae --data digits --epochs 30 --run-dir runs/demo-vae-digits
+	$(BIN)/genzoo train --config vae-digits --run-dir runs/demo-vae-digits
 	$(BIN)/genzoo sample runs/demo-vae-digits -n 64 -o runs/demo-vae-digits/grid.png
 	$(BIN)/genzoo eval runs/demo-vae-digits --metric nll --importance-samples 1000
 

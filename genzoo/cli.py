@@ -190,6 +190,75 @@ def _eval(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----- latent-space pictures -------------------------------------------------------------------------
+def _latent_model(run_dir: str, device: str) -> Any:
+    from genzoo.api import load
+    from genzoo.latent import has_latent
+
+    model = load(run_dir, device)
+    if not has_latent(model):
+        raise ValueError(f"model {model.name!r} has no latent code to walk (needs latent_dim and decode)")
+    return model
+
+
+@command("interpolate", "decode walks between random latent codes (Radford et al. 2016, Sec. 6.1)")
+def _interpolate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--pairs", type=int, default=8, help="rows: one walk between two random codes each")
+    p.add_argument("--steps", type=int, default=8, help="images per walk, both ends included")
+    p.add_argument("--mode", choices=("slerp", "linear"), default="slerp")
+    p.add_argument("--label", type=int, help="class for conditional models")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", help="PNG path (default: RUN_DIR/interpolation-seedS.png)")
+    p.add_argument("--device", default="cpu")
+
+
+@_interpolate_args.run
+def _interpolate(a: argparse.Namespace) -> int:
+    from genzoo.images import save_grid
+    from genzoo.latent import interpolation_grid
+
+    model = _latent_model(a.run_dir, a.device)
+    images = interpolation_grid(model, a.pairs, a.steps, a.seed, a.mode, a.label)
+    out = Path(a.out or Path(a.run_dir) / f"interpolation-seed{a.seed}.png")
+    save_grid(images.cpu(), out, nrow=a.steps)
+    print(f"wrote {out}")
+    return 0
+
+
+@command("arithmetic", "latent vector arithmetic on samples picked by index (Radford et al. 2016, Sec. 6.3)")
+def _arithmetic_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--expr", required=True, help='e.g. "a - b + c"')
+    p.add_argument("--group", action="append", required=True, metavar="NAME=I,J,...",
+                   help="indices into the sample grid of `genzoo sample RUN --seed S`, e.g. a=3,17,42")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the sample grid the indices refer to")
+    p.add_argument("--variations", type=int, default=8, help="noisy variations of the result")
+    p.add_argument("--noise", type=float, default=0.25)
+    p.add_argument("--label", type=int, help="class for conditional models")
+    p.add_argument("-o", "--out", help="PNG path (default: RUN_DIR/arithmetic-seedS.png)")
+    p.add_argument("--device", default="cpu")
+
+
+@_arithmetic_args.run
+def _arithmetic(a: argparse.Namespace) -> int:
+    from genzoo.images import save_grid
+    from genzoo.latent import arithmetic_from_samples
+
+    groups = {}
+    for spec in a.group:
+        name, _, idx = spec.partition("=")
+        if not idx:
+            raise ValueError(f"--group {spec!r} is not NAME=I,J,...")
+        groups[name.strip()] = [int(i) for i in idx.split(",")]
+    model = _latent_model(a.run_dir, a.device)
+    images = arithmetic_from_samples(model, groups, a.expr, a.seed, a.variations, a.noise, a.label)
+    out = Path(a.out or Path(a.run_dir) / f"arithmetic-seed{a.seed}.png")
+    save_grid(images.cpu(), out, nrow=len(images))
+    print(f"wrote {out}: the groups' mean codes, then {a.expr!r}, then {a.variations} variations")
+    return 0
+
+
 # ----- list / download -------------------------------------------------------------------------------
 @command("list", "list the models, datasets, metrics and named configs")
 def _list_args(p: argparse.ArgumentParser) -> None:

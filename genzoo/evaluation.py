@@ -70,12 +70,14 @@ class EvalContext:
     def features(self, images: Tensor, extractor: str) -> Tensor:
         from genzoo.metrics.features import extract_features
 
-        return extract_features(images, extractor, batch_size=self.batch_size, device=self.device)
+        return extract_features(images, extractor, batch_size=self.batch_size, device=self.device,
+                                dataset=self.data_name)
 
     def class_probs(self, images: Tensor, extractor: str) -> Tensor:
         from genzoo.metrics.features import class_probabilities
 
-        return class_probabilities(images, extractor, batch_size=self.batch_size, device=self.device)
+        return class_probabilities(images, extractor, batch_size=self.batch_size, device=self.device,
+                                   dataset=self.data_name)
 
     def require_model(self) -> GenerativeModel:
         if self.model is None:
@@ -145,14 +147,21 @@ def likelihood_on(
 
 
 @register_metric("nll", "test-set negative log-likelihood in nats and bits/dim (exact, or IW bound with k)")
-def nll_metric(ctx: EvalContext, importance_samples: int = 5000, split: str = "test", **_: Any) -> dict[str, Any]:
+def nll_metric(
+    ctx: EvalContext, importance_samples: int = 5000, split: str = "test", subset: int | None = None, **_: Any
+) -> dict[str, Any]:
+    """``subset=n`` scores n evenly spaced images of the split (some splits are sorted by label)."""
     model = ctx.require_model()
     k = 1 if model.has_exact_likelihood() else int(importance_samples)
     if not (model.has_exact_likelihood() or model.has_likelihood_bound()):
         raise MetricUnavailable(f"model {model.name!r} defines no likelihood; try parzen, fid or kid")
     batch = max(1, ctx.batch_size // max(1, min(k, 64)))
-    out = likelihood_on(model, ctx.dataset(split), batch, k=k, seed=ctx.seed, progress=True)
-    out["protocol"] = {"split": split, "importance_samples": k, "data": ctx.data_name, **ctx.data_options}
+    data = ctx.dataset(split)
+    if subset:
+        data = data.subset(torch.linspace(0, len(data) - 1, int(subset)).round().long())
+    out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=True)
+    out["protocol"] = {"split": split, "images": len(data), "of": len(ctx.dataset(split)),
+                       "importance_samples": k, "data": ctx.data_name, **ctx.data_options}
     return out
 
 

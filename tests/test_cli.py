@@ -66,3 +66,21 @@ def test_list_and_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "genzoo", "list"], capture_output=True, text=True, check=True).stdout
     for name in ("vae", "independent", "digits", "binarized-mnist", "nll"):
         assert f"  {name} " in out
+
+
+def test_interpolate_and_arithmetic_from_the_cli(tmp_path: Path) -> None:
+    run = tmp_path / "v"
+    main(["train", "vae", "--steps", "2", "--run-dir", str(run), "--no-progress"])
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for out in (a, b):
+        assert main(["interpolate", str(run), "--pairs", "2", "--steps", "5", "--seed", "3", "-o", str(out)]) == 0
+    assert a.read_bytes() == b.read_bytes()  # deterministic per seed
+    c = tmp_path / "c.png"
+    assert main(["interpolate", str(run), "--pairs", "2", "--steps", "5", "--seed", "4", "-o", str(c)]) == 0
+    assert c.read_bytes() != a.read_bytes()
+    arith = tmp_path / "arith.png"
+    args = ["arithmetic", str(run), "--expr", "a - b + c", "--group", "a=0,1", "--group", "b=2",
+            "--group", "c=3,4", "--variations", "2", "-o", str(arith)]
+    assert main(args) == 0
+    # 3 group means + result + 2 variations, 8x8 digits upscaled 8x with 2-px padding, in one row
+    assert Image.open(arith).size == (8 * (6 * 10 + 2), 8 * (1 * 10 + 2))

@@ -57,7 +57,7 @@ CLASSIFIER_ALIASES = {"binarized-mnist": "mnist", "dynamic-mnist": "mnist"}
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"epochs": 40, "width": 32, "lr": 2e-3, "batch_size": 64, "augment": "shift"},
     "mnist": {"epochs": 3, "width": 16, "lr": 1e-3, "batch_size": 128, "augment": "binarize"},
-    "cifar10": {"epochs": 20, "width": 32, "lr": 1e-3, "batch_size": 64, "augment": "shift-flip"},
+    "cifar10": {"epochs": 15, "width": 32, "lr": 1e-3, "batch_size": 64, "augment": "shift-flip"},
 }
 _DEFAULT_RECIPE: dict[str, Any] = {"epochs": 10, "width": 32, "lr": 1e-3, "batch_size": 64, "augment": "none"}
 

@@ -37,6 +37,7 @@ __all__ = [
     "fid_from_features",
     "frechet_distance",
     "reference_images",
+    "resolve_extractor_name",
     "subset_index",
     "to_numpy",
     "trace_sqrt_product",
@@ -83,6 +84,18 @@ def evaluation_images(ctx: Any, n: int, baseline_split: str) -> tuple[Tensor, st
     if getattr(ctx, "real_baseline", False):
         return reference_images(ctx, baseline_split, n), f"real:{baseline_split}"
     return ctx.samples(n), "samples"
+
+
+def resolve_extractor_name(ctx: Any, extractor: str, images: Tensor) -> str:
+    """The concrete extractor behind ``"auto"`` for this dataset / image shape (recorded in results).
+
+    Uses :func:`genzoo.metrics.features.resolve_extractor` when that module is importable.
+    """
+    try:
+        from genzoo.metrics.features import resolve_extractor
+    except ImportError:  # the feature module is optional for the pure functions
+        return extractor
+    return resolve_extractor(extractor, getattr(ctx, "data_name", None), tuple(images.shape[1:]))
 
 
 # ----- pure functions -----------------------------------------------------------------------------
@@ -157,6 +170,7 @@ def fid_metric(
     """FID of ``n_samples`` samples against the features of ``reference_split`` (Heusel et al. 2017)."""
     images, source = evaluation_images(ctx, n_samples, baseline_split)
     real = reference_images(ctx, reference_split, n_reference)
+    extractor = resolve_extractor_name(ctx, extractor, images)
     f_gen = ctx.features(images, extractor)
     f_ref = ctx.features(real, extractor)
     return {

@@ -28,10 +28,10 @@ What the TorchScript module expects and returns (inspected)
 - batch norm is baked in with ``training=False``, so train/eval mode does not matter.
 
 Preprocessing here: grayscale images are repeated to 3 channels, the ``[0, 1]`` images are scaled to
-``0..255``, resized to 299x299 with bilinear interpolation (``align_corners=False``, no antialias:
-TF1's ``ResizeBilinear`` of the original graph differs slightly at the borders, so FIDs agree with
-TTUR's reference code to about 1%, not bit for bit), then mapped to ``(p - 128) / 128``. On a CPU the
-network runs at about 7 images/s per core.
+``0..255``, resized to 299x299 with PyTorch's bilinear interpolation (``align_corners=False``, no
+antialias), then mapped to ``(p - 128) / 128``. TF1's ``ResizeBilinear`` in the original graph samples
+the grid differently, so FIDs are close to, but not bit-identical with, TTUR's TensorFlow code (not
+measured here). On a CPU the network runs at a few images/s per core (2-7 measured on a loaded machine).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -153,7 +154,9 @@ class InceptionFeatures:
             )
         self.version = f"{INCEPTION_VERSION}-{sha1[:12]}"
         try:
-            self.module = torch.jit.load(str(self.path), map_location=self.device)
+            with warnings.catch_warnings():  # TorchScript is deprecated; these weights only exist as one
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(self.path), map_location=self.device)
         except Exception as e:  # torch raises RuntimeError / ValueError / zip errors for bad files
             raise InceptionFileError(
                 f"{self.path}: not a loadable TorchScript Inception network ({type(e).__name__}: "

@@ -5,7 +5,8 @@ From class probabilities ``p(y|x)`` of a classifier on generated images,
     IS = exp( E_x KL( p(y|x) || p(y) ) ),   p(y) = E_x p(y|x),
 
 computed, as in the paper's code, separately on ``splits`` equal parts of the samples (``p(y)`` the
-mean over the part); the mean and standard deviation over the parts are reported. It lies in
+mean over the part); the mean and standard deviation (``ddof=0``, as in that code) over the parts are
+reported. It lies in
 ``[1, K]`` for ``K`` classes: 1 when every image gets the same prediction, ``K`` when predictions are
 confident and the classes balanced. Uses ``0 log 0 = 0``.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import xlogy
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, to_numpy
+from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, resolve_extractor_name, to_numpy
 from genzoo.registry import register_metric
 
 __all__ = ["inception_score"]
@@ -51,6 +52,7 @@ def inception_score_metric(
 ) -> dict[str, float | int | str]:
     """Inception Score of ``n_samples`` samples over ``splits`` parts (Salimans et al. 2016)."""
     images, source = evaluation_images(ctx, n_samples, baseline_split)
+    extractor = resolve_extractor_name(ctx, extractor, images)
     probs = ctx.class_probs(images, extractor)
     mean, std = inception_score(probs, splits=min(splits, len(images)))
     return {

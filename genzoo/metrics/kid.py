@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images
+from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images, resolve_extractor_name
 from genzoo.metrics.mmd import mmd2, polynomial_kernel
 from genzoo.registry import register_metric
 
@@ -76,6 +76,7 @@ def kid_metric(
     """KID of ``n_samples`` samples against ``reference_split`` features (Bińkowski et al. 2018)."""
     images, source = evaluation_images(ctx, n_samples, baseline_split)
     real = reference_images(ctx, reference_split, n_reference)
+    extractor = resolve_extractor_name(ctx, extractor, images)
     f_gen = ctx.features(images, extractor)
     f_ref = ctx.features(real, extractor)
     mean, std = kid(f_ref, f_gen, n_subsets=n_subsets, subset_size=subset_size, seed=int(ctx.seed))

@@ -25,7 +25,7 @@ import scipy.stats
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images
+from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images, resolve_extractor_name
 from genzoo.registry import register_metric
 
 __all__ = ["flag_copies", "memorisation_check", "nearest_neighbours"]
@@ -159,6 +159,7 @@ def memorisation_metric(
     test = reference_images(ctx, test_split, n_test)
     feats: dict[str, Any] = {}
     if extractor is not None:
+        extractor = resolve_extractor_name(ctx, extractor, images)
         feats = {
             "sample_features": ctx.features(images, extractor),
             "train_features": ctx.features(train, extractor),

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, subset_index
+from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, resolve_extractor_name, subset_index
 from genzoo.registry import register_metric
 
 __all__ = ["MS_SSIM_WEIGHTS", "mean_pairwise_ms_ssim", "ms_ssim", "ms_ssim_settings"]
@@ -205,6 +205,7 @@ def ms_ssim_metric(
             labels = data.labels if idx is None else data.labels[idx]
             out["class_source"] = "dataset labels"
         else:
+            extractor = resolve_extractor_name(ctx, extractor, images)
             labels = ctx.class_probs(images, extractor).argmax(dim=1)
             out["class_source"] = f"argmax of {extractor} classifier"
     res = mean_pairwise_ms_ssim(images, n_pairs=n_pairs, seed=int(ctx.seed), labels=labels)

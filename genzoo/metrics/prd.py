@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images
+from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images, resolve_extractor_name
 from genzoo.registry import register_metric
 
 __all__ = ["knn_radii", "manifold_coverage", "precision_recall", "squared_distances"]
@@ -94,6 +94,7 @@ def precision_recall_metric(
     """
     images, source = evaluation_images(ctx, n_samples, baseline_split)
     real = reference_images(ctx, reference_split, n_reference)
+    extractor = resolve_extractor_name(ctx, extractor, images)
     f_gen = ctx.features(images, extractor)
     f_ref = ctx.features(real, extractor)
     precision, recall = precision_recall(f_ref, f_gen, k=k)

@@ -77,6 +77,10 @@ class AdversarialModel(GenerativeModel):
         self.latent_dim = int(config.latent_dim)
         self.instance_noise = InstanceNoise(config.instance_noise, config.instance_noise_steps)
 
+    @property
+    def is_conditional(self) -> bool:
+        return self.conditional
+
     # ----- data range ------------------------------------------------------------------------------
     def to_net(self, x: Tensor) -> Tensor:
         """Data in [0, 1] -> the networks' pixel range."""

@@ -28,7 +28,8 @@ discriminator loss is the binary cross-entropy of Eq. 2; the generator minimises
 Architecture (Sec. 4 and the authors' released CIFAR code): the coarsest pair are MLPs (noise of
 ``noise_dim`` uniform[-1,1] values; ``coarse_g_hidden`` / ``coarse_d_hidden`` ReLU units, dropout in
 ``D``); a band generator takes the upsampled condition plus one uniform[-1,1] noise plane as an extra
-channel and applies 7x7, 7x7, 5x5 convolutions (``g_channels`` feature maps, ReLU, linear output);
+channel and applies 7x7, 7x7, 5x5 convolutions (``g_kernels``; ``g_channels`` feature maps, ReLU,
+linear output);
 a band discriminator applies 5x5 and strided 5x5 convolutions (``d_channels``), dropout and a
 linear logit. Images are mapped to ``[-1, 1]`` inside; :meth:`sample` returns ``[0, 1]``.
 
@@ -39,7 +40,7 @@ LAPGAN has no tractable likelihood (the paper reports a Parzen estimate), so it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,7 @@ class LAPGANConfig:
     coarse_g_hidden: int = 1200
     coarse_d_hidden: int = 600
     g_channels: int = 128
+    g_kernels: list[int] = field(default_factory=lambda: [7, 7, 5])  # band generator conv sizes (odd)
     d_channels: int = 128
     dropout: float = 0.5  # in the discriminators
     d_input: str = "add"  # "add": D_k sees h + l (paper); "concat": [h, l] as channels
@@ -94,12 +96,13 @@ class _CoarseDiscriminator(nn.Module):
 class _BandGenerator(nn.Module):
     """``G_k(z, l)``: the band ``h̃`` from the upsampled coarse image ``l`` and a noise plane."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, hidden: int, kernels: list[int]) -> None:
         super().__init__()
+        k1, k2, k3 = kernels
         self.net = nn.Sequential(
-            nn.Conv2d(channels + 1, hidden, 7, padding=3), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 7, padding=3), nn.ReLU(),
-            nn.Conv2d(hidden, channels, 5, padding=2),
+            nn.Conv2d(channels + 1, hidden, k1, padding=k1 // 2), nn.ReLU(),
+            nn.Conv2d(hidden, hidden, k2, padding=k2 // 2), nn.ReLU(),
+            nn.Conv2d(hidden, channels, k3, padding=k3 // 2),
         )
 
     def forward(self, noise: Tensor, cond: Tensor) -> Tensor:
@@ -144,6 +147,8 @@ class LAPGAN(GenerativeModel):
             raise ValueError(f"LAPGAN needs (C, H, W) images, got shape {data_info.shape}")
         if config.levels < 1:
             raise ValueError("levels must be >= 1")
+        if len(config.g_kernels) != 3 or any(k % 2 == 0 or k < 1 for k in config.g_kernels):
+            raise ValueError(f"g_kernels must be three odd sizes, got {config.g_kernels}")
         if config.d_input not in ("add", "concat"):
             raise ValueError(f"d_input must be 'add' or 'concat', got {config.d_input!r}")
         c, h, w = data_info.shape
@@ -155,7 +160,7 @@ class LAPGAN(GenerativeModel):
         self.discriminators = nn.ModuleList()
         for k in range(config.levels - 1):
             size = (h // 2**k, w // 2**k)
-            self.generators.append(_BandGenerator(c, config.g_channels))
+            self.generators.append(_BandGenerator(c, config.g_channels, list(config.g_kernels)))
             self.discriminators.append(
                 _BandDiscriminator(c, size, config.d_channels, config.dropout, config.d_input)
             )

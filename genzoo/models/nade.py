@@ -47,6 +47,8 @@ class NADE(GenerativeModel):
     """NADE (Larochelle & Murray 2011, Eqs. 1-4): tied-weight autoregressive model of binary images."""
 
     Config = NADEConfig
+    #: pixels per block of the vectorised likelihood (memory N x BLOCK x H instead of N x D x H)
+    BLOCK = 56
 
     def __init__(self, config: NADEConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
@@ -64,12 +66,22 @@ class NADE(GenerativeModel):
 
     # ----- likelihood ------------------------------------------------------------------------------
     def logits(self, x: Tensor) -> Tensor:
-        """``(N, D)`` logits of ``p(x_d = 1 | x_<d)`` for flattened binary ``x`` (Eqs. 2-4, O(DH))."""
+        """``(N, D)`` logits of ``p(x_d = 1 | x_<d)`` for flattened binary ``x`` (Eqs. 2-4, O(DH)).
+
+        Pixels are processed in blocks of ``BLOCK``: the pre-activation at the start of a block is the
+        running sum ``c + W[:, <start] x_<start`` (Eq. 4), inside a block an exclusive cumulative sum
+        adds ``W[:, d] x_d`` one pixel at a time; this keeps the temporaries at ``N x BLOCK x H``.
+        """
         x = x.reshape(x.shape[0], -1)
-        contrib = x.unsqueeze(2) * self.W.t().unsqueeze(0)  # (N, D, H): W[:, d] x_d
-        a = torch.cumsum(contrib, dim=1) - contrib + self.c  # exclusive cumsum: c + W[:, <d] x_<d
-        h = torch.sigmoid(a)
-        return (h * self.V.unsqueeze(0)).sum(dim=2) + self.b
+        prefix = self.c.expand(x.shape[0], self.H)  # c + W[:, <start] x_<start
+        out = []
+        for s in range(0, self.D, self.BLOCK):
+            xb, wb = x[:, s : s + self.BLOCK], self.W[:, s : s + self.BLOCK].t()  # (N, B), (B, H)
+            contrib = xb.unsqueeze(2) * wb.unsqueeze(0)  # (N, B, H): W[:, d] x_d
+            h = torch.sigmoid(prefix.unsqueeze(1) + torch.cumsum(contrib, 1) - contrib)
+            out.append(torch.einsum("nbh,bh->nb", h, self.V[s : s + self.BLOCK]) + self.b[s : s + self.BLOCK])
+            prefix = prefix + xb @ wb
+        return torch.cat(out, dim=1)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact ``log p(x)`` in nats, shape ``(N,)`` (Eq. 1)."""

@@ -64,13 +64,22 @@ class _AutoregressiveConvModel(GenerativeModel):
     def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
-    def _init_cache(self, img: Tensor, y: Tensor | None) -> dict[str, Any]:
+    def _init_cache(self, n: int, y: Tensor | None) -> dict[str, Any]:
+        """Zeroed buffers (image and per-layer inputs, padded by ``k // 2`` on the top, left and right) plus
+        the masked weights flattened for per-position products. ``cache["img"]`` is the padded image,
+        ``cache["pad"]`` its ``(top, left)`` padding."""
         raise NotImplementedError
 
     def _start_row(self, cache: dict[str, Any], i: int) -> None:
-        raise NotImplementedError
+        """Called before row ``i`` is sampled (rows ``< i`` are final)."""
 
     def _row_output(self, cache: dict[str, Any], i: int) -> Tensor:
+        """Output row ``i`` ``(N, out_ch, W)`` computed from the cached rows above and the current row."""
+        raise NotImplementedError
+
+    def _pixel_output(self, cache: dict[str, Any], i: int, j: int) -> Tensor:
+        """Output ``(N, out_ch)`` at ``(i, j)`` computed from cached activations of earlier positions; also
+        stores the activations of ``(i, j)`` (final once the pixel's last colour is drawn)."""
         raise NotImplementedError
 
     # ----- likelihood ------------------------------------------------------------------------------
@@ -117,11 +126,11 @@ class _AutoregressiveConvModel(GenerativeModel):
             raise ValueError(f"condition has {condition.shape[0]} labels for {n} samples")
         return condition
 
-    def _pick(self, out_row: Tensor, j: int, c: int) -> Tensor:
-        """Logits of sub-pixel (column j, colour c) from an output row ``(N, out_ch, 1, W)``."""
+    def _pick(self, out: Tensor, c: int) -> Tensor:
+        """Logits of colour ``c`` from the output vector ``(N, out_ch)`` of one position."""
         if self.levels == 2:
-            return out_row[:, c, 0, j]
-        return out_row[:, :, 0, j].reshape(out_row.shape[0], self.levels, self.C)[:, :, c]
+            return out[:, c]
+        return out.reshape(out.shape[0], self.levels, self.C)[:, :, c]
 
     @torch.no_grad()
     def sample(
@@ -130,33 +139,51 @@ class _AutoregressiveConvModel(GenerativeModel):
         condition: Tensor | None = None,
         generator: torch.Generator | None = None,
         method: str = "fast",
+        rows: int | None = None,
     ) -> Tensor:
-        """``n`` images in ``[0, 1]``, shape ``(n, C, H, W)``; ``condition``: class labels ``(n,)`` for a
-        conditional model (default: ``arange(n) % num_classes``). ``method``: ``"fast"`` (row cache) or
-        ``"naive"`` (full recomputation per sub-pixel); both consume the generator identically."""
-        if method not in ("fast", "naive"):
-            raise ValueError(f"method must be 'fast' or 'naive', got {method!r}")
+        """``n`` images in ``[0, 1]``, shape ``(n, C, H, W)``.
+
+        ``condition``: class labels ``(n,)`` of a conditional model (default ``arange(n) % num_classes``).
+        ``method``: ``"fast"`` (per-position activation cache), ``"row"`` (recompute only the current
+        row from cached rows above) or ``"naive"`` (whole network per sub-pixel); all three consume the
+        generator identically. ``rows``: sample only the first ``rows`` rows (the rest stay 0), e.g. to
+        time the naive sampler on part of an image.
+        """
+        if method not in ("fast", "row", "naive"):
+            raise ValueError(f"method must be 'fast', 'row' or 'naive', got {method!r}")
         dev = self.device
         y = self._labels(n, condition)
         gdev = generator.device if generator is not None else dev
         u = torch.rand(n, self.C, self.Hgt, self.Wid, generator=generator, device=gdev).to(dev)
         x = torch.zeros(n, self.C, self.Hgt, self.Wid, device=dev)
-        cache = self._init_cache(x, y) if method == "fast" else None
-        for i in range(self.Hgt):
+        cache = self._init_cache(n, y) if method != "naive" else None
+        if cache is not None:
+            cache["mode"] = method
+        for i in range(self.Hgt if rows is None else min(rows, self.Hgt)):
             if cache is not None:
                 self._start_row(cache, i)
             for j in range(self.Wid):
                 for c in range(self.C):
-                    if cache is not None:
-                        out_row = self._row_output(cache, i)
+                    if method == "fast":
+                        out = self._pixel_output(cache, i, j)  # type: ignore[arg-type]
+                    elif method == "row":
+                        out = self._row_output(cache, i)[:, :, j]  # type: ignore[arg-type]
                     else:
-                        out_row = self.network(x, y)[:, :, i : i + 1]
-                    x[:, c, i, j] = sample_from_uniforms(
-                        self._pick(out_row, j, c), u[:, c, i, j], self.levels
-                    )
+                        out = self.network(x, y)[:, :, i, j]
+                    x[:, c, i, j] = sample_from_uniforms(self._pick(out, c), u[:, c, i, j], self.levels)
                     if cache is not None:
-                        cache["img"][:, c, cache["pad"] + i, j] = x[:, c, i, j]
+                        top, left = cache["pad"]
+                        cache["img"][:, c, top + i, left + j] = x[:, c, i, j]
         return x
+
+
+def _flat(weight: Tensor) -> Tensor:
+    """A conv kernel ``(out, in, kh, kw)`` as the matrix of a product with a flattened patch."""
+    return weight.reshape(weight.shape[0], -1)
+
+
+def _patch(buf: Tensor, r0: int, r1: int, c0: int, c1: int) -> Tensor:
+    return buf[:, :, r0:r1, c0:c1].reshape(buf.shape[0], -1)
 
 
 # ==================================================================================================
@@ -221,29 +248,48 @@ class PixelCNN(_AutoregressiveConvModel):
             r = blk(r)
         return self._head(r)
 
-    # row cache: the (top-padded) input of every spatial masked conv
-    def _init_cache(self, img: Tensor, y: Tensor | None) -> dict[str, Any]:
-        n, dev = img.shape[0], img.device
-        pad0 = self.config.first_kernel // 2
-        pad = self.config.kernel // 2
+    # ----- sampler caches: the padded input of every spatial masked conv ------------------------------
+    def _init_cache(self, n: int, y: Tensor | None) -> dict[str, Any]:
+        dev, p0, p = self.device, self.config.first_kernel // 2, self.config.kernel // 2
+        hid, wid = self.config.hidden, self.Wid
+        lin = [
+            (_flat(m.causal_rows() if m.kernel_size[0] > 1 else m.masked_weight()), m.bias)
+            for m in [
+                self.first,
+                *[c for b in self.blocks for c in (b.down, b.conv, b.up)],
+                self.out1,
+                self.out2,
+            ]
+        ]
         return {
-            "img": torch.zeros(n, self.C, pad0 + self.Hgt, self.Wid, device=dev),
-            "pad": pad0,
-            "t": [
-                torch.zeros(n, self.config.hidden, pad + self.Hgt, self.Wid, device=dev) for _ in self.blocks
-            ],
+            "img": torch.zeros(n, self.C, p0 + self.Hgt, wid + 2 * p0, device=dev),
+            "pad": (p0, p0),
+            "t": [torch.zeros(n, hid, p + self.Hgt, wid + 2 * p, device=dev) for _ in self.blocks],
+            "lin": lin,
         }
 
+    def _pixel_output(self, cache: dict[str, Any], i: int, j: int) -> Tensor:
+        k0, k = self.config.first_kernel, self.config.kernel
+        p = k // 2
+        lin = cache["lin"]
+        r = F.linear(_patch(cache["img"], i, i + k0 // 2 + 1, j, j + k0), *lin[0])
+        for b, tbuf in enumerate(cache["t"]):
+            down, conv, up = lin[1 + 3 * b : 4 + 3 * b]
+            tbuf[:, :, p + i, p + j] = F.relu(F.linear(F.relu(r), *down))
+            r = r + F.linear(F.relu(F.linear(_patch(tbuf, i, i + p + 1, j, j + k), *conv)), *up)
+        return F.linear(F.relu(F.linear(F.relu(r), *lin[-2])), *lin[-1])
+
     def _row_output(self, cache: dict[str, Any], i: int) -> Tensor:
-        pad0, pad = cache["pad"], self.config.kernel // 2
-        r = self.first.forward_last_row(cache["img"][:, :, i : i + pad0 + 1])
+        p0, p = self.config.first_kernel // 2, self.config.kernel // 2
+        r = F.conv2d(cache["img"][:, :, i : i + p0 + 1], self.first.causal_rows(), self.first.bias)
         for blk, tbuf in zip(self.blocks, cache["t"], strict=True):
-            tbuf[:, :, pad + i : pad + i + 1] = F.relu(blk.down(F.relu(r)))
-            r = r + blk.up(F.relu(blk.conv.forward_last_row(tbuf[:, :, i : i + pad + 1])))
-        return self._head(r)
+            tbuf[:, :, p + i : p + i + 1, p : p + self.Wid] = F.relu(blk.down(F.relu(r)))
+            r = r + blk.up(F.relu(F.conv2d(tbuf[:, :, i : i + p + 1], blk.conv.causal_rows(), blk.conv.bias)))
+        return self._head(r)[:, :, 0]
 
     def _start_row(self, cache: dict[str, Any], i: int) -> None:
-        if i > 0:  # the last sub-pixel of row i-1 changed after its row was computed: finalise it
+        # row method: the last sub-pixel of row i-1 changed after that row was computed; finalise it
+        if i > 0 and cache.get("mode") == "row":
             self._row_output(cache, i - 1)
 
 
@@ -351,47 +397,86 @@ class GatedPixelCNN(_AutoregressiveConvModel):
             v, h = layer(v, h, y)
         return self._head(h)
 
-    # row cache: top-padded vertical-stack inputs of every layer; per-row link terms
-    def _init_cache(self, img: Tensor, y: Tensor | None) -> dict[str, Any]:
-        n, dev = img.shape[0], img.device
+    # ----- sampler caches -------------------------------------------------------------------------------
+    # v[l]: padded input of the vertical conv of layer l (v[0] is the image); link[l]: the vertical ->
+    # horizontal term of the current row, (N, 2p, W); h[l]: padded input of the horizontal conv of layer
+    # l >= 1 for the current row.
+    def _init_cache(self, n: int, y: Tensor | None) -> dict[str, Any]:
+        dev, wid, hid = self.device, self.Wid, self.config.hidden
         pads = [layer.k // 2 for layer in self.gated]
-        vbufs = [
-            torch.zeros(
-                n, self.C if li == 0 else self.config.hidden, pads[li] + self.Hgt, self.Wid, device=dev
-            )
-            for li in range(len(self.gated))
+        chans = [self.C] + [hid] * (len(self.gated) - 1)
+        vbufs = [torch.zeros(n, c, p + self.Hgt, wid + 2 * p, device=dev) for c, p in zip(chans, pads)]
+        hbufs = [torch.zeros(n, c, 1, wid + 2 * p, device=dev) for c, p in zip(chans, pads)]
+        hbufs[0] = vbufs[0]  # layer 0 reads the image row
+        conds = []
+        for layer in self.gated:
+            cv, ch = layer.cond(y)
+            conds.append((cv, ch if isinstance(ch, float) else ch.reshape(n, -1)))
+        lin = [
+            ((_flat(g.h_conv.masked_weight()), g.h_conv.bias), (_flat(g.h_out.masked_weight()), g.h_out.bias))
+            for g in self.gated
         ]
-        conds = [layer.cond(y) for layer in self.gated]
-        return {"img": vbufs[0], "pad": pads[0], "v": vbufs, "cond": conds, "link": [None] * len(self.gated)}
+        head = [
+            (_flat(self.out1.masked_weight()), self.out1.bias),
+            (_flat(self.out2.masked_weight()), self.out2.bias),
+        ]
+        return {
+            "img": vbufs[0],
+            "pad": (pads[0], pads[0]),
+            "v": vbufs,
+            "h": hbufs,
+            "cond": conds,
+            "link": [None] * len(self.gated),
+            "lin": lin,
+            "head": head,
+        }
 
     def _start_row(self, cache: dict[str, Any], i: int) -> None:
         """Advance the vertical stacks to row ``i - 1`` (final now) and form the link terms of row ``i``."""
-        vbufs = cache["v"]
+        vbufs, n = cache["v"], cache["img"].shape[0]
         for li, layer in enumerate(self.gated):
-            if i == 0:
-                n = vbufs[0].shape[0]
-                shifted = torch.zeros(n, 2 * layer.p, 1, self.Wid, device=vbufs[0].device)
+            if i == 0:  # nothing above the first row: the shifted vertical input is zero padding
+                v_pre = torch.zeros(n, 2 * layer.p, 1, self.Wid, device=vbufs[0].device)
             else:
                 r, pad = i - 1, layer.k // 2
-                shifted = (
-                    F.conv2d(
-                        vbufs[li][:, :, r : r + pad + 1],
-                        layer.v_conv.weight,
-                        layer.v_conv.bias,
-                        padding=(0, pad),
-                    )
-                    + cache["cond"][li][0]
-                )
+                v_pre = F.conv2d(vbufs[li][:, :, r : r + pad + 1], layer.v_conv.weight, layer.v_conv.bias)
+                v_pre = v_pre + cache["cond"][li][0]
                 if li + 1 < len(self.gated):
                     nxt = self.gated[li + 1].k // 2
-                    vbufs[li + 1][:, :, nxt + r : nxt + r + 1] = _gate(shifted)
-            cache["link"][li] = layer.v_to_h(shifted)
+                    vbufs[li + 1][:, :, nxt + r, nxt : nxt + self.Wid] = _gate(v_pre)[:, :, 0]
+            cache["link"][li] = layer.v_to_h(v_pre)[:, :, 0]
+        for hbuf in cache["h"][1:]:
+            hbuf.zero_()
+
+    def _pixel_output(self, cache: dict[str, Any], i: int, j: int) -> Tensor:
+        h: Tensor | None = None
+        for li, layer in enumerate(self.gated):
+            (wc, bc), (wo, bo) = cache["lin"][li]
+            if li == 0:
+                patch = _patch(cache["img"], cache["pad"][0] + i, cache["pad"][0] + i + 1, j, j + layer.k)
+            else:
+                patch = _patch(cache["h"][li], 0, 1, j, j + layer.k)
+            h_pre = F.linear(patch, wc, bc) + cache["link"][li][:, :, j] + cache["cond"][li][1]
+            h_new = F.linear(_gate(h_pre), wo, bo)
+            h = h_new if h is None else h + h_new
+            if li + 1 < len(self.gated):
+                nxt = self.gated[li + 1].k // 2
+                cache["h"][li + 1][:, :, 0, nxt + j] = h
+        (w1, b1), (w2, b2) = cache["head"]
+        return F.linear(F.relu(F.linear(F.relu(h), w1, b1)), w2, b2)  # type: ignore[arg-type]
 
     def _row_output(self, cache: dict[str, Any], i: int) -> Tensor:
-        pad0 = cache["pad"]
-        h = cache["img"][:, :, pad0 + i : pad0 + i + 1]
+        top = cache["pad"][0]
+        h = cache["img"][:, :, top + i : top + i + 1]
         for li, layer in enumerate(self.gated):
-            h_pre = layer.h_conv.forward_last_row(h) + cache["link"][li] + cache["cond"][li][1]
+            if li > 0:  # re-pad the current row for this layer's horizontal kernel
+                h = F.pad(h, (layer.k // 2, layer.k // 2))
+            h_pre = (
+                F.conv2d(h, layer.h_conv.masked_weight(), layer.h_conv.bias) + cache["link"][li][:, :, None]
+            )
+            if not isinstance(cache["cond"][li][1], float):
+                h_pre = h_pre + cache["cond"][li][1][:, :, None, None]
             h_new = layer.h_out(_gate(h_pre))
-            h = h_new if layer.first else h + h_new
-        return self._head(h)
+            pad = layer.k // 2
+            h = h_new if layer.first else h[:, :, :, pad : pad + self.Wid] + h_new
+        return self._head(h)[:, :, 0]

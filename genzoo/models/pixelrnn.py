@@ -93,10 +93,9 @@ class DiagonalBiLSTMConfig:
 def _lstm_cell(gates: Tensor, c: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     """Eq. (3): gates ``[o, f, i, g]`` stacked along ``dim`` (4 blocks of h) -> ``(h, c)``."""
     hid = c.shape[dim]
-    sig = torch.sigmoid(gates.narrow(dim, 0, 3 * hid))
-    o, f, i = sig.narrow(dim, 0, hid), sig.narrow(dim, hid, hid), sig.narrow(dim, 2 * hid, hid)
-    g = torch.tanh(gates.narrow(dim, 3 * hid, hid))
-    c = f * c + i * g
+    sig, g = gates.split([3 * hid, hid], dim)
+    o, f, i = torch.sigmoid(sig).chunk(3, dim)
+    c = torch.addcmul(f * c, i, torch.tanh(g))
     return o * torch.tanh(c), c
 
 
@@ -253,16 +252,22 @@ class RowLSTM(PixelRNN):
         s = self.input_conv(xin)
         n, _, H, W = s.shape
         h, p = self.config.hidden, self.config.kernel // 2
+        k = self.config.kernel
         for layer in range(self.config.layers):
-            gis = F.conv2d(s, self._is_w(layer), self.is_bias[layer], padding=(0, p))  # whole map at once
-            hrow = s.new_zeros(n, h, W)
-            crow = s.new_zeros(n, h, W)
+            # K^is for the whole map at once, then one row at a time: (H, n, W, 4h)
+            gis = F.conv2d(s, self._is_w(layer), self.is_bias[layer], padding=(0, p))
+            gis = gis.permute(2, 0, 3, 1).contiguous()
+            w_ss = self.ss_weight[layer].reshape(4 * h, h * k).t()  # K^ss as a (h k, 4h) matrix
+            hrow = s.new_zeros(n, W, h)
+            crow = s.new_zeros(n * W, h)
             rows = []
-            for i in range(H):
-                gates = gis[:, :, i] + F.conv1d(hrow, self.ss_weight[layer], padding=p)
-                hrow, crow = _lstm_cell(gates, crow, dim=1)
+            for g_row in gis.unbind(0):
+                # the k neighbours (j - p .. j + p) of every column of the row above, as (n W, h k)
+                taps = F.pad(hrow, (0, 0, p, p)).unfold(1, k, 1).reshape(n * W, h * k)
+                hflat, crow = _lstm_cell(torch.addmm(g_row.view(n * W, 4 * h), taps, w_ss), crow, dim=1)
+                hrow = hflat.view(n, W, h)
                 rows.append(hrow)
-            s = s + self.res[layer](torch.stack(rows, dim=2))
+            s = s + self.res[layer](torch.stack(rows).permute(1, 3, 0, 2))  # (n, h, H, W)
         return s
 
     def _sample_fast(self, u: Tensor) -> Tensor:
@@ -327,10 +332,10 @@ class DiagonalBiLSTM(PixelRNN):
         return self.is_weight[layer] * self.is_mask
 
     @staticmethod
-    def _skew(t: Tensor) -> Tensor:
-        """``(..., H, W)`` -> ``(..., H, W + H - 1)``: row ``i`` shifted right by ``i``, zeros elsewhere."""
+    def _skew(t: Tensor, fill: float = 0.0) -> Tensor:
+        """``(..., H, W)`` -> ``(..., H, W + H - 1)``: row ``i`` moved right by ``i``, ``fill`` elsewhere."""
         *lead, H, W = t.shape
-        flat = F.pad(t, (0, H)).reshape(*lead, H * (W + H))[..., : H * (W + H - 1)]
+        flat = F.pad(t, (0, H), value=fill).reshape(*lead, H * (W + H))[..., : H * (W + H - 1)]
         return flat.reshape(*lead, H, W + H - 1)
 
     @staticmethod
@@ -345,26 +350,25 @@ class DiagonalBiLSTM(PixelRNN):
         n, _, H, W = s.shape
         h, Ws = self.config.hidden, W + H - 1
         rows = torch.arange(H, device=s.device)
-        cols = torch.arange(Ws, device=s.device)
-        d = cols[:, None] - rows[None, :]  # column in the image of skewed position (row, col)
-        valid = ((d >= 0) & (d < W)).to(s.dtype)[:, None, None, :, None]  # (Ws, 1, 1, H, 1)
+        d = torch.arange(Ws, device=s.device)[:, None] - rows[None, :]  # image column of skewed (col, row)
+        outside = ((d < 0) | (d >= W))[:, None, None, :, None]  # (Ws, 1, 1, H, 1)
         for layer in range(self.config.layers):
-            # K^is for both directions, whole map at once: (2, n, 4h, H, W); mirror the right-to-left one
-            gis = torch.einsum("dgc,nchw->dnghw", self._is_w(layer), s)
-            gis = gis + self.is_bias[layer][:, None, :, None, None]
-            gis = torch.stack([gis[0], gis[1].flip(-1)])
-            gcol = self._skew(gis).permute(4, 0, 1, 3, 2).contiguous()  # (Ws, 2, n, H, 4h)
-            w_ss = torch.cat([self.ss_left[layer], self.ss_up[layer]], dim=2).transpose(1, 2)  # (2, 2h, 4h)
+            # skew the layer's input, for both directions (right-to-left mirrored): (Ws, 2, n, H, 2h)
+            scol = self._skew(torch.stack([s, s.flip(-1)])).permute(4, 0, 1, 3, 2).contiguous()
+            # [K^ss (left neighbour), K^ss (upper neighbour), K^is] of both directions: (2, 4h, 4h)
+            w = torch.cat([self.ss_left[layer], self.ss_up[layer], self._is_w(layer)], dim=2).transpose(1, 2)
+            # gate biases; outside the image -1e4, so every gate there is exactly 0 and so are c and h:
+            # the zero boundary conditions h(i, -1) = c(i, -1) = 0
+            bias = self.is_bias[layer][:, None, None, :].expand(2, 1, H, 4 * h)
+            bias_col = torch.where(outside, torch.full_like(bias, -1e4), bias).unbind(0)
             hcol = s.new_zeros(2, n, H, h)
             ccol = s.new_zeros(2, n, H, h)
             outs = []
-            for col in range(Ws):
+            for col, s_col in enumerate(scol.unbind(0)):
                 up = F.pad(hcol, (0, 0, 1, 0))[:, :, :H]  # state of the upper neighbour (row i - 1)
-                both = torch.cat([hcol, up], dim=3).reshape(2, n * H, 2 * h)
-                gates = gcol[col] + torch.bmm(both, w_ss).reshape(2, n, H, 4 * h)
+                inp = torch.cat([hcol, up, s_col], dim=3).view(2, n * H, 4 * h)
+                gates = torch.bmm(inp, w).view(2, n, H, 4 * h) + bias_col[col]
                 hcol, ccol = _lstm_cell(gates, ccol, dim=3)
-                hcol = hcol * valid[col]  # zero states outside the image: zero boundary conditions
-                ccol = ccol * valid[col]
                 outs.append(hcol)
             hs = self._unskew(torch.stack(outs, dim=4).transpose(2, 3), W)  # (2, n, h, H, W)
             left = hs[0]

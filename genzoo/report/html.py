@@ -102,7 +102,7 @@ PROTOCOL_KEYS = {
     "importance_samples",
 }
 #: keys of metrics.jsonl lines that are not curves
-_NOT_CURVES = {"step", "split", "epoch", "time", "wall_time", "elapsed", "seconds", "group"}
+_NOT_CURVES = {"step", "split", "epoch", "time", "wall_time", "elapsed", "seconds", "group", "n"}
 _MAX_CHARTS = 12
 
 
@@ -243,7 +243,10 @@ def training_charts(records: list[dict[str, Any]]) -> list[str]:
 # ----- metrics table -----------------------------------------------------------------------------------
 def _source(rec: dict[str, Any]) -> str:
     proto = rec.get("protocol") if isinstance(rec.get("protocol"), dict) else {}
-    return str(rec.get("source", proto.get("source", "samples")))
+    source = str(rec.get("source", proto.get("source", "samples")))
+    if rec.get("real_baseline") is True and not source.startswith("real"):
+        source = "real"
+    return source
 
 
 def split_scores(rec: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
@@ -289,6 +292,21 @@ def metrics_rows(
     for (metric, source), rec in latest.items():
         scores, proto = split_scores(rec)
         is_real = source.startswith("real")
+        if not scores and "unavailable" in rec:
+            rows.append(
+                {
+                    "metric": metric,
+                    "score": "unavailable",
+                    "value": None,
+                    "text": str(rec["unavailable"]),
+                    "baseline": None,
+                    "baseline_note": "",
+                    "paper": None,
+                    "paper_note": "",
+                    "protocol": {k: v for k, v in proto.items() if k != "unavailable"},
+                    "real": is_real,
+                }
+            )
         for key, value in scores.items():
             baseline, bnote = None, ""
             if not is_real:
@@ -325,7 +343,7 @@ def _metrics_table(rows: list[dict[str, Any]]) -> str:
         label = " <em>(real data)</em>" if r["real"] else ""
         out.append(
             f"<tr><td>{html.escape(r['metric'])}{label}</td><td>{html.escape(r['score'])}</td>"
-            f'<td class="num">{_fmt_value(r["value"])}</td>'
+            f'<td class="num">{html.escape(r.get("text", "")) or _fmt_value(r["value"])}</td>'
             f'<td class="num" title="{html.escape(r["baseline_note"])}">{_fmt_value(r["baseline"])}</td>'
             f'<td class="num" title="{html.escape(r["paper_note"])}">{_fmt_value(r["paper"])}'
             f"{'<br><small>' + html.escape(r['paper_note']) + '</small>' if r['paper_note'] else ''}</td>"

@@ -323,12 +323,10 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             save_yaml(self.cfg.to_dict(), self.run_dir / "config.yaml")
-            try:
+            if self.train_cfg.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
-            except ImportError:  # tensorboard is optional
-                self._tb = None
         torch.manual_seed(self.train_cfg.seed * 7 + 1 + self.rank)  # training noise, per process
         self.resume()
         from tqdm.auto import tqdm

@@ -128,3 +128,18 @@ def test_evaluators_real_baseline_beats_noise(name: str, options: dict, key: str
         assert real["sigma_grid"].count(",") == 9
     if name == "memorisation":
         assert real["n_flagged"] == 0
+
+
+def test_evaluators_with_the_real_feature_module() -> None:
+    import torch
+
+    from genzoo.evaluation import EvalContext
+    from genzoo.registry import METRICS
+
+    pytest.importorskip("genzoo.metrics.features")
+    fake = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    ctx = EvalContext(model=None, data_name="digits", provided_samples=fake)
+    out = METRICS.get("fid")(ctx, n_samples=200, extractor="pixels")
+    assert out["extractor"] == "pixels" and out["feature_dim"] == 64 and out["fid"] > 0
+    out = METRICS.get("memorisation")(ctx, n_samples=200, extractor="pixels")
+    assert out["n_flagged"] == 0 and out["extractor"] == "pixels"

@@ -47,9 +47,9 @@ def test_losses_are_source_plus_class_terms() -> None:
     x = torch.rand(8, 1, 8, 8)
     y = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
     d = model.training_step({"x": x, "y": y}, 0, "discriminator")
-    assert float(d["loss"]) == pytest.approx(float(d["d_loss"] + d["d_class_loss"]), rel=1e-5)
+    assert float(d["loss"].detach()) == pytest.approx(float(d["d_loss"] + d["d_class_loss"]), rel=1e-5)
     g = model.training_step({"x": x, "y": y}, 0, "generator")
-    assert float(g["loss"]) == pytest.approx(float(g["g_loss"] + g["g_class_loss"]), rel=1e-5)
+    assert float(g["loss"].detach()) == pytest.approx(float(g["g_loss"] + g["g_class_loss"]), rel=1e-5)
     # the real half of L_C is the cross-entropy of D's class head on the real batch
     _, real_cls = model.discriminate(model.to_net(x))
     assert real_cls is not None
@@ -58,7 +58,7 @@ def test_losses_are_source_plus_class_terms() -> None:
     # class_weight 0 leaves only the source (GAN) loss
     plain = small(d_dropout=0.0, class_weight=0.0)
     d0 = plain.training_step({"x": x, "y": y}, 0, "discriminator")
-    assert float(d0["loss"]) == pytest.approx(float(d0["d_loss"]), rel=1e-6)
+    assert float(d0["loss"].detach()) == pytest.approx(float(d0["d_loss"]), rel=1e-6)
 
 
 def test_fake_labels_are_drawn_uniformly_not_from_the_batch() -> None:

@@ -137,3 +137,18 @@ def _train_from(model: GMMNAE, x: torch.Tensor, start: int, steps: int) -> None:
             model.zero_grad(set_to_none=True)
             model.training_step(b, step, name)["loss"].backward()
             opts[name].step()
+
+
+@pytest.mark.parametrize("name,cls", [("gmmn-mnist", GMMN), ("gmmn-ae-mnist", GMMNAE)])
+def test_named_configs_build(name: str, cls: type) -> None:
+    from genzoo.config import model_config, resolve
+
+    cfg = resolve(config=name)
+    assert cfg.model["name"] == cls.name and cfg.train.batch_size == 1000
+    model = cls(model_config(cls, cfg.model), DataInfo((1, 28, 28), 256))
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 1, 28, 28)
+    if cls is GMMNAE:
+        # the two stages: the auto-encoder first, the GMMN after ae_steps
+        assert model.update_schedule(0) == ["autoencoder"]
+        assert model.update_schedule(model.config.ae_steps) == ["generator"]
+        assert cfg.train.steps > model.config.ae_steps

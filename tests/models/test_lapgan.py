@@ -142,3 +142,22 @@ def test_lapgan_training_runs_on_digits_and_discriminators_learn() -> None:
     # the full schedule (every level's D and G each step) runs and sampling gives 8x8 images
     run(20)
     assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 1, 8, 8)
+
+
+@pytest.mark.parametrize("name,shape", [("lapgan-mnist", (1, 28, 28)), ("lapgan-cifar10", (3, 32, 32))])
+def test_named_configs_build(name: str, shape: tuple[int, int, int]) -> None:
+    from genzoo.config import model_config, read_config_file, resolve
+
+    doc = read_config_file(name)
+    assert doc["model"]["name"] == "lapgan"
+    cfg = resolve(config=name)
+    model = LAPGAN(model_config(LAPGAN, cfg.model), DataInfo(shape, 256))
+    assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, *shape)
+    assert set(model.parameter_groups()) == {f"{r}{k}" for r in "dg" for k in range(model.config.levels)}
+
+
+def test_generator_kernels_are_validated() -> None:
+    with pytest.raises(ValueError):
+        LAPGAN(LAPGANConfig(levels=2, g_kernels=[4, 5, 3], **TINY), DataInfo((1, 8, 8), 17))
+    model = LAPGAN(LAPGANConfig(levels=2, g_kernels=[3, 3, 1], **TINY), DataInfo((1, 8, 8), 17))
+    assert model.sample(2).shape == (2, 1, 8, 8)

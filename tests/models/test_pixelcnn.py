@@ -157,7 +157,11 @@ def test_fast_sampler_equals_naive(kind: str, info: DataInfo) -> None:
     cond = torch.tensor([1, 7, 7, 2, 0, 9]) if kind == "gated-cond" else None
     fast = model.sample(6, condition=cond, generator=torch.Generator().manual_seed(5))
     naive = model.sample(6, condition=cond, generator=torch.Generator().manual_seed(5), method="naive")
+    row = model.sample(6, condition=cond, generator=torch.Generator().manual_seed(5), method="row")
     assert torch.equal(fast, naive)
+    assert torch.equal(row, naive)
+    part = model.sample(6, condition=cond, generator=torch.Generator().manual_seed(5), rows=2)
+    assert torch.equal(part[:, :, :2], fast[:, :, :2]) and part[:, :, 2:].eq(0).all()
     assert fast.shape == (6, *info.shape)
     levels = info.levels
     assert torch.equal(fast, torch.round(fast * (levels - 1)) / (levels - 1))
@@ -261,3 +265,36 @@ def test_training_lowers_test_nll_on_binarized_mnist(mnist_subset, kind: str) ->
     after = test_nll()
     assert before > 400 and after < 200, (before, after)  # random init ~ 784 ln 2 = 543 nats
     assert abs(out["bits_per_dim"].item() - out["nll"].item() / (784 * math.log(2))) < 1e-6
+
+
+@pytest.mark.parametrize("info", [BINARY, DataInfo((3, 5, 4), 7, 10)], ids=["binary", "rgb7"])
+@pytest.mark.parametrize("kind", ["pixelcnn", "gated", "gated-cond"])
+def test_cached_outputs_equal_network_outputs(kind: str, info: DataInfo) -> None:
+    """The per-position and per-row caches reproduce the whole-image logits (given a complete image)."""
+    torch.manual_seed(0)
+    if kind == "pixelcnn":
+        model = PixelCNN(PixelCNNConfig(layers=2, hidden=6, first_kernel=5, kernel=3, output_hidden=12), info)
+    else:
+        if kind == "gated-cond" and info.num_classes == 0:
+            pytest.skip("needs labels")
+        cfg = GatedPixelCNNConfig(
+            layers=3, hidden=6, first_kernel=5, kernel=3, output_hidden=12, conditional=kind == "gated-cond"
+        )
+        model = GatedPixelCNN(cfg, info)
+    y = torch.tensor([4, 1]) if kind == "gated-cond" else None
+    x = torch.randint(0, info.levels, (2, *info.shape)).float() / (info.levels - 1)
+    with torch.no_grad():
+        full = model.network(x, y)
+        for mode in ("fast", "row"):
+            cache = model._init_cache(2, y)
+            cache["mode"] = mode
+            top, left = cache["pad"]
+            cache["img"][:, :, top:, left : left + info.shape[2]] = x
+            for i in range(info.shape[1]):
+                model._start_row(cache, i)
+                if mode == "row":
+                    torch.testing.assert_close(model._row_output(cache, i), full[:, :, i], atol=1e-5, rtol=1e-5)
+                    continue
+                for j in range(info.shape[2]):
+                    out = model._pixel_output(cache, i, j)
+                    torch.testing.assert_close(out, full[:, :, i, j], atol=1e-5, rtol=1e-5)

@@ -87,6 +87,9 @@ def test_metrics_rows_baselines_and_papers() -> None:
         {"metric": "fid", "fid": 2.0, "source": "samples"},  # a later line of the same metric wins
         {"metric": "fid", "fid": 0.5, "source": "real:test"},
         {"metric": "nll", "nll_nats": 81.0, "bits_per_dim": 0.15, "n": 10000},
+        {"metric": "kid", "real_baseline": True, "kid": 0.01, "time": 1.7e9},  # flagged, no source
+        {"metric": "kid", "real_baseline": False, "kid": 0.2, "source": "samples", "time": 1.7e9},
+        {"metric": "parzen", "unavailable": "no samples", "seconds": 0.1},
     ]
     rows = report.metrics_rows(recs, "pixelcnn", "binarized-mnist")
     by = {(r["metric"], r["score"], r["real"]): r for r in rows}
@@ -95,6 +98,10 @@ def test_metrics_rows_baselines_and_papers() -> None:
     assert by[("nll", "nll_nats", False)]["paper"] == pytest.approx(81.30)
     assert ("nll", "n", False) not in by  # a sample count is protocol, not a score
     assert by[("nll", "nll_nats", False)]["protocol"]["n"] == 10000
+    assert by[("kid", "kid", False)]["baseline"] == 0.01
+    assert ("kid", "time", False) not in by  # a timestamp is not a score
+    assert by[("parzen", "unavailable", False)]["text"] == "no samples"
+    assert "no samples" in report._metrics_table(rows)
 
 
 def test_latest_sample_image_is_picked(tmp_path: Path) -> None:

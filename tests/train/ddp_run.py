@@ -6,10 +6,10 @@ import torch
 
 import genzoo
 
-run_dir, data_dir = sys.argv[1], sys.argv[2]
+run_dir = sys.argv[1]
 torch.set_num_threads(1)
 run = genzoo.train(
-    "independent", "binarized-mnist", data_dir=data_dir, run_dir=run_dir, steps=6,
+    "independent", "digits", run_dir=run_dir, steps=6,
     overrides={"train.batch_size": 64, "train.progress": False, "train.lr": 0.05, "train.eval_batches": 1},
 )
 if torch.distributed.is_initialized():

@@ -25,11 +25,11 @@ def _final_logits(run_dir: Path) -> torch.Tensor:
     return ckpt.read_weights(ckpt.checkpoint_paths(run_dir, step)[0])[0]["logits"]
 
 
-def test_two_process_run_matches_single_process(tmp_path: Path, data_dir: Path) -> None:
+def test_two_process_run_matches_single_process(tmp_path: Path) -> None:
     env_cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                "--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
-    subprocess.run([*env_cmd, str(SCRIPT), str(tmp_path / "ddp"), str(data_dir)], check=True, timeout=300)
-    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "single"), str(data_dir)], check=True, timeout=300)
+    subprocess.run([*env_cmd, str(SCRIPT), str(tmp_path / "ddp")], check=True, timeout=300)
+    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "single")], check=True, timeout=300)
     ddp, single = _final_logits(tmp_path / "ddp"), _final_logits(tmp_path / "single")
     assert not torch.equal(ddp, torch.zeros_like(ddp))  # it trained
     # same global batches, gradients averaged over the two halves = the full-batch gradient

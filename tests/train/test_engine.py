@@ -83,7 +83,7 @@ def test_checkpoint_is_safetensors_plus_weights_only_state(tmp_path: Path) -> No
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    state.write_bytes(pickle.dumps({"step": Evil()}))
+    state.write_bytes(pickle.dumps({"step": Evil()}, protocol=2))
     with pytest.raises(ckpt.CheckpointError, match="corrupt or unsafe"):
         ckpt.load_state(state)
     assert not marker.exists()

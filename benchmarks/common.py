@@ -1,0 +1,46 @@
+"""Shared bits of the benchmark scripts: hardware description, peak memory, throughput from a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def peak_memory_mib() -> dict[str, float]:
+    """Peak resident memory of this process (ru_maxrss) and, on CUDA, peak allocated GPU memory."""
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def train_throughput(run_dir: Path) -> float:
+    """Mean training images/s over the run's logged windows (the first window, with warm-up, dropped)."""
+    rates = [json.loads(line)["images_per_s"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+             if '"split": "train"' in line]
+    rates = rates[1:] or rates
+    return sum(rates) / len(rates)
+
+
+def command_line() -> str:
+    return " ".join(["python", *sys.argv])
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=2))

@@ -1,0 +1,136 @@
+"""Real-data baselines of the sample-quality metrics: the test split scored as if it were samples.
+
+    PYTHONPATH=. python benchmarks/real_baselines.py --data-dir /work/shared/data \
+        --datasets digits mnist binarized-mnist [--threads 1]
+
+Each metric is the registered evaluator (genzoo/metrics/*.py) run on an EvalContext with
+``real_baseline=True``: held-out real images (the ``test`` split) take the place of model samples and
+are compared with the ``train`` split, with every metric's default protocol (sample counts, k, subsets)
+and the dataset's reference classifier as feature extractor (``classifier:<dataset>``; the reference
+classifiers must exist: ``python benchmarks/reference_classifiers.py``). A model whose samples score
+like this is indistinguishable from fresh real data under that metric. Writes
+benchmarks/results/real_baselines.md (and a JSON copy of the numbers next to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo.evaluation import EvalContext
+from genzoo.metrics.classifier import classifier_name
+from genzoo.metrics.features import extract_features
+from genzoo.registry import METRICS
+
+RESULTS = Path(__file__).resolve().parent / "results" / "real_baselines.md"
+METRIC_NAMES = ["fid", "kid", "precision-recall", "inception-score", "ms-ssim"]
+SCORES = {
+    "fid": ["fid"],
+    "kid": ["kid", "kid_std"],
+    "precision-recall": ["precision", "recall"],
+    "inception-score": ["inception_score", "inception_score_std"],
+    "ms-ssim": ["ms_ssim", "ms_ssim_stderr"],
+}
+PROTOCOL = ["n_samples", "reference_split", "n_reference", "k", "n_subsets", "subset_size", "splits"]
+PROTOCOL += ["n_pairs"]
+
+
+class MemoContext(EvalContext):
+    """EvalContext that featurises equal image tensors once per extractor (metrics re-read the splits)."""
+
+    def features(self, images: torch.Tensor, extractor: str) -> torch.Tensor:
+        memo = self.__dict__.setdefault("_memo", {})
+        digest = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
+        key = (digest, tuple(images.shape), extractor)
+        if key not in memo:
+            memo[key] = extract_features(images, extractor, self.batch_size, self.device)
+        return memo[key]
+
+
+def run(dataset: str, data_dir: str) -> list[dict[str, Any]]:
+    extractor = f"classifier:{classifier_name(dataset)}"
+    ctx = MemoContext(model=None, data_name=dataset, data_dir=data_dir, real_baseline=True, batch_size=500)
+    out = []
+    for name in METRIC_NAMES:
+        t0 = time.time()
+        res = METRICS.get(name)(ctx, extractor=extractor)
+        res = {"metric": name, "dataset": dataset, **res, "seconds": round(time.time() - t0, 1)}
+        print(json.dumps(res, default=str))
+        out.append(res)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 100 else f"{v:.1f}"
+    return str(v)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default="/work/shared/data")
+    ap.add_argument("--datasets", nargs="+", default=["digits", "mnist", "binarized-mnist"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    out = Path(args.out)
+    store = out.with_suffix(".json")
+    results: dict[str, list[dict[str, Any]]] = json.loads(store.read_text()) if store.is_file() else {}
+    for dataset in args.datasets:
+        results[dataset] = run(dataset, args.data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+    lines = [
+        "# Real-data baselines of the sample-quality metrics",
+        "",
+        f"Command: `PYTHONPATH=. python benchmarks/real_baselines.py --data-dir {args.data_dir} "
+        "--datasets DATASET... --threads 1`",
+        "",
+        f"Hardware: 2-core CPU shared with other jobs, {args.threads} torch thread(s); torch "
+        f"{torch.__version__}, Python {platform.python_version()}.",
+        "",
+        "Protocol: every metric is genzoo's registered evaluator with its default settings, run with "
+        "`real_baseline=True`: the `test` split stands in for samples and is compared with the `train` "
+        "split. Features and class probabilities come from the dataset's reference classifier "
+        "(`classifier:<dataset>`, 128-d penultimate layer; `binarized-mnist` uses the `mnist` classifier, "
+        "see "
+        "reference_classifiers.md), not from the ImageNet Inception network, so these numbers are NOT "
+        "comparable with published Inception FIDs/ISs; they are the floor (FID, KID) or ceiling (precision, "
+        "recall) a perfect model reaches under the same protocol. MS-SSIM is computed on pixels (mean over "
+        "random pairs; lower = more diverse). The IS of real data approaches the number of classes (10) when "
+        "the classifier is confident and the classes are balanced.",
+        "",
+        "| dataset | metric | score | value | protocol | time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dataset, rows in results.items():
+        for res in rows:
+            proto = ", ".join(f"{k}={res[k]}" for k in PROTOCOL if k in res)
+            for score in SCORES[res["metric"]]:
+                if score in res:
+                    lines.append(
+                        f"| {dataset} | {res['metric']} | {score} | {_fmt(res[score])} | {proto} | "
+                        f"{res['seconds']} s |"
+                    )
+    lines += [
+        "",
+        "These numbers are also the `REAL_BASELINES` of genzoo/report/html.py (the report's baseline "
+        "column).",
+        "",
+    ]
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
