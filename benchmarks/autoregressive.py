@@ -2,8 +2,9 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py sampler [--n 64] [--naive-rows 2]
     PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py throughput [--steps 10] [--batch-size 64]
-    PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py train --model nade --steps 1000
+    PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py train --model nade --steps 200
     PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py train --model pixelcnn --steps 250
+        [--set train.lr=0.003]   (config overrides, as genzoo train --set)
 
 Models are built from the named configs ``<model>-binarized-mnist`` (1x28x28, 2 levels), i.e. what
 ``genzoo train MODEL --config <model>-binarized-mnist`` trains. Everything runs single-threaded
@@ -163,8 +164,11 @@ def bench_train(args: argparse.Namespace) -> None:
     import genzoo
 
     name = args.model
-    run_dir = Path(args.run_root) / f"{name}-binarized-mnist-{args.steps}steps"
-    overrides = {"train.progress": False, "train.log_every": 25}
+    tag = "".join(f"-{o.split('.')[-1]}" for o in args.set).replace("=", "")
+    run_dir = Path(args.run_root) / f"{name}-binarized-mnist-{args.steps}steps{tag}"
+    from genzoo.config import parse_override
+
+    overrides = {"train.progress": False, "train.log_every": 25, **dict(parse_override(o) for o in args.set)}
     t0 = time.perf_counter()
     run = genzoo.train(
         config=f"{name}-binarized-mnist",
@@ -199,6 +203,7 @@ def bench_train(args: argparse.Namespace) -> None:
         "paper_nll_nats": PAPER_NLL.get(name),
         "run_dir": str(run.run_dir),
         "hardware": hardware(),
+        "overrides": args.set,
         "command": " ".join(sys.argv),
     }
     write_result(args.out, row)
@@ -215,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (train)")
     p.add_argument(
         "--data-dir", default=os.environ.get("GENZOO_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
     )

@@ -59,7 +59,7 @@ def train(
         bad = [k for k in merged if not k.startswith("train.")]
         if bad:
             raise ValueError(f"a resumed run keeps its model and data; cannot override {', '.join(bad)}")
-        from genzoo.config import apply_overrides, build_dataclass, TrainConfig
+        from genzoo.config import TrainConfig, apply_overrides, build_dataclass
 
         doc = apply_overrides(saved, merged)
         cfg = RunConfig(doc["model"], doc["data"], build_dataclass(TrainConfig, doc["train"], "train"))

@@ -259,6 +259,45 @@ def _arithmetic(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----- report / reference classifier ------------------------------------------------------------------
+@command("report", "write a self-contained HTML report of a run (samples, curves, metrics)")
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--out", help="HTML path (default: RUN_DIR/report.html)")
+    p.add_argument("--title")
+
+
+@_report_args.run
+def _report(a: argparse.Namespace) -> int:
+    from genzoo.report.html import write_report
+
+    print(f"wrote {write_report(a.run_dir, a.out, a.title)}")
+    return 0
+
+
+@command("classifier", "train and cache a dataset's reference classifier (features for FID, KID, IS, ...)")
+def _classifier_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="digits, mnist or cifar10")
+    p.add_argument("--data-dir")
+    p.add_argument("--epochs", type=int, help="default: the dataset's recorded setting")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", help="cache folder (default: $GENZOO_CACHE or ~/.cache/genzoo)")
+    p.add_argument("--device", default="cpu")
+
+
+@_classifier_args.run
+def _classifier(a: argparse.Namespace) -> int:
+    import json as _json
+
+    from genzoo.metrics.classifier import train_reference_classifier
+
+    path = train_reference_classifier(a.dataset, a.data_dir, a.out_dir, a.epochs, a.seed, a.device, verbose=True)
+    record = path.with_suffix(".json")
+    facts = _json.loads(record.read_text()) if record.is_file() else {}
+    print(f"wrote {path}" + (f" (test accuracy {facts['test_accuracy']:.4f})" if "test_accuracy" in facts else ""))
+    return 0
+
+
 # ----- list / download -------------------------------------------------------------------------------
 @command("list", "list the models, datasets, metrics and named configs")
 def _list_args(p: argparse.ArgumentParser) -> None:

@@ -67,9 +67,19 @@ def _eval_mode(model: Any) -> Iterator[None]:
             model.train()
 
 
+def _conditional(model: Any) -> bool:
+    return bool(getattr(model, "is_conditional", False))
+
+
 def decode(model: Any, z: Tensor, condition: Tensor | int | None = None) -> Tensor:
-    """``model.decode`` in eval mode without gradients; a single label is broadcast over the batch."""
+    """``model.decode`` in eval mode without gradients; a single label is broadcast over the batch.
+
+    A conditional model (``model.is_conditional``) given no ``condition`` decodes at class 0, so the
+    result stays deterministic.
+    """
     _check(model)
+    if condition is None and _conditional(model):
+        condition = 0
     if condition is not None:
         condition = torch.as_tensor(condition).long().reshape(-1)
         if condition.numel() == 1:
@@ -157,10 +167,14 @@ def interpolation_grid(
 ) -> Tensor:
     """``pairs`` rows of ``steps`` images between random prior codes (``2 * pairs`` codes from ``seed``).
 
-    Returns ``(pairs * steps, C, H, W)`` in [0, 1], a grid of ``steps`` columns. This is what
+    Returns ``(pairs * steps, C, H, W)`` in [0, 1], a grid of ``steps`` columns; a conditional model
+    given no ``condition`` walks at class ``row % num_classes`` in each row. This is what
     ``genzoo interpolate RUN --pairs P --steps S --seed N --mode slerp [--label C]`` saves.
     """
     z = sample_latents(model, 2 * pairs, seed)
+    if condition is None and _conditional(model):
+        k = max(int(getattr(getattr(model, "data_info", None), "num_classes", 1)), 1)
+        condition = torch.arange(pairs) % k  # one class per row
     return interpolate(model, z[:pairs], z[pairs:], steps, mode, condition)
 
 

@@ -16,6 +16,10 @@ Network
 [3x3 conv, ReLU, 3x3 conv, ReLU, 2x2 max-pool] (widths ``w`` and ``2w``), a fully connected layer of
 ``feature_dim`` units (ReLU; the **penultimate features**, 128-d by default) and a linear layer to
 the class logits. Inputs are images in ``[0, 1]``; the network maps them to ``[-1, 1]`` itself.
+The features are divided by a constant fixed after training (``feature_scale``: their root mean
+square over the training set), so they are of order one like the Inception pool_3 features: FID
+scales with the square of that constant, and KID's cubic kernel ``(x.y/d + 1)^3`` (Binkowski et al.
+2018, Eq. 4) would otherwise be dominated by the raw activation size.
 
 For ``mnist`` the classifier is trained on grayscale images, each replaced with probability 1/2 by
 a Bernoulli binarization (Salakhutdinov & Murray 2008), so one classifier also serves the binary
@@ -46,7 +50,7 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
 #: bump when the architecture or the training recipe changes: old files are then not picked up
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2
 FORMAT = f"genzoo-reference-classifier-{CLASSIFIER_VERSION}"
 CACHE_ENV = "GENZOO_CACHE"
 
@@ -141,6 +145,7 @@ class ReferenceClassifier(nn.Module):
         self.fc = nn.Linear(flat, feature_dim)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(feature_dim, num_classes)
+        self.register_buffer("feature_scale", torch.ones(()))
 
     def arch(self) -> dict[str, Any]:
         return {
@@ -158,13 +163,15 @@ class ReferenceClassifier(nn.Module):
             )
         return x.to(self.fc.weight.dtype) * 2 - 1
 
+    def _hidden(self, x: Tensor) -> Tensor:
+        return F.relu(self.fc(self.body(self._check(x)).flatten(1)))
+
     def features(self, x: Tensor) -> Tensor:
-        """Penultimate-layer activations, ``(N, feature_dim)``."""
-        h = self.body(self._check(x))
-        return F.relu(self.fc(h.flatten(1)))
+        """Penultimate-layer activations divided by ``feature_scale``, ``(N, feature_dim)``."""
+        return self._hidden(x) / self.feature_scale
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.drop(self.features(x)))
+        return self.head(self.drop(self._hidden(x)))
 
     def probabilities(self, x: Tensor) -> Tensor:
         """Class probabilities ``p(y|x)``, ``(N, num_classes)``."""
@@ -319,6 +326,9 @@ def train_reference_classifier(
     seconds = time.time() - start
     model.eval()
     model.cpu()
+    with torch.no_grad():  # fix the feature scale: unit root mean square over the training set
+        hidden = torch.cat([model._hidden(xtr[i : i + 500]) for i in range(0, len(xtr), 500)])
+        model.feature_scale.fill_(float(hidden.pow(2).mean().sqrt().clamp_min(1e-6)))
     facts = {
         "dataset": name,
         "version": CLASSIFIER_VERSION,
@@ -330,6 +340,7 @@ def train_reference_classifier(
         "recipe": recipe,
         "seed": seed,
         "train_seconds": round(seconds, 1),
+        "feature_scale": float(model.feature_scale),
         "data_options": dict(train.options),
         "torch": torch.__version__,
     }

@@ -113,12 +113,13 @@ class NADE(GenerativeModel):
         u = torch.rand(n, self.D, generator=generator, device=generator.device if generator else dev).to(dev)
         x = torch.zeros(n, self.D, device=dev)
         if method == "fast":
-            a = self.c.expand(n, self.H).clone()
+            a = self.c.expand(n, self.H).clone()  # running pre-activation c + W[:, <d] x_<d (Eq. 4)
+            w_rows = self.W.t().contiguous()  # row d = W[:, d]
             for d in range(self.D):
-                logit = F.linear(torch.sigmoid(a), self.V[d : d + 1], self.b[d : d + 1]).squeeze(1)
+                logit = torch.mv(torch.sigmoid(a), self.V[d]) + self.b[d]
                 xd = sample_from_uniforms(logit, u[:, d], 2)
                 x[:, d] = xd
-                a.add_(xd.unsqueeze(1) * self.W[:, d].unsqueeze(0))
+                a.addr_(xd, w_rows[d])  # a += x_d W[:, d]
         elif method == "naive":
             for d in range(self.D):
                 a = self.c + x[:, :d] @ self.W[:, :d].t()  # recomputed from scratch: O(dH)

@@ -1,4 +1,4 @@
-"""PixelCNN (masked convolutions) and Gated PixelCNN, with exact likelihoods and row-cached samplers.
+"""PixelCNN (masked convolutions) and Gated PixelCNN, with exact likelihoods and cached samplers.
 
 Both model ``p(x) = prod_i p(x_i | x_<i)`` over the sub-pixels of an image in raster order with the
 colours of a pixel in the order R -> G -> B (van den Oord et al. 2016, "Pixel Recurrent Neural
@@ -14,14 +14,23 @@ the output at a sub-pixel depend on earlier sub-pixels only.
 Samplers
 --------
 ``sample(..., method="naive")`` re-runs the whole network on the whole image for every sub-pixel
-(``H*W*C`` full passes). ``method="fast"`` (default) uses the fact that every activation at row
-``r`` depends on input rows ``<= r`` only: activations of finished rows are cached per layer, and for
-each sub-pixel only the current row is recomputed, each layer reading the ``k//2 + 1`` cached rows its
-kernel can see (:meth:`genzoo.nn.masked.MaskedConv2d.forward_last_row`). For the gated model the
-vertical stack is advanced once per row and only the horizontal stack (kernel height 1) is recomputed
-per sub-pixel. Both samplers pre-draw one uniform per sub-pixel from the generator and sample by
-inverse CDF, so the same generator state gives the same images (equal up to float rounding of the
-logits, which can only flip a draw whose uniform lies within ~1e-6 of a CDF boundary).
+(``H*W*C`` full passes). The cached samplers use the fact that, by the masks, the activation of any
+layer at position ``(r, s)`` depends only on input pixels before ``(r, s)`` in raster order (and, at
+``(r, s)`` itself, on earlier colours only), so once a pixel is drawn every activation at that
+position is final and can be cached:
+
+* ``method="fast"`` (default): for each sub-pixel only the activations *at the current position* are
+  computed, layer by layer, each spatial convolution reading the cached ``(k//2 + 1) x k`` patch of
+  its input above and left of the position (kernel rows below the centre are zero and skipped). For
+  the gated model the vertical stack is advanced once per row (it only feeds row ``i`` from rows
+  ``< i``) and only the horizontal stack is evaluated per position. Cost per sub-pixel: one position
+  instead of ``H * W``.
+* ``method="row"``: the whole current row is recomputed per sub-pixel from the cached rows above
+  (each layer reading its ``k//2 + 1`` last input rows); cost per sub-pixel: ``W`` positions.
+
+All three pre-draw one uniform per sub-pixel from the generator and sample by inverse CDF, so the same
+generator state gives the same images (equal up to float rounding of the logits, which could only flip
+a draw whose uniform lies within ~1e-6 of a CDF boundary; the tests check ``torch.equal``).
 """
 
 from __future__ import annotations
@@ -43,9 +52,10 @@ from genzoo.registry import register_model
 class _AutoregressiveConvModel(GenerativeModel):
     """Shared likelihood / training / sampling logic of the PixelCNN family.
 
-    Subclasses implement :meth:`network` (whole-image output ``(N, out_ch, H, W)``) and the row cache:
-    :meth:`_init_cache`, :meth:`_start_row` (called before row ``i`` is sampled, when rows ``< i`` are
-    final) and :meth:`_row_output` (output row ``i`` given the current image, ``(N, out_ch, 1, W)``).
+    Subclasses implement :meth:`network` (whole-image output ``(N, out_ch, H, W)``) and the sampler
+    caches: :meth:`_init_cache`, :meth:`_start_row` (called before row ``i`` is sampled, when rows
+    ``< i`` are final), :meth:`_pixel_output` (``method="fast"``) and :meth:`_row_output`
+    (``method="row"``).
     """
 
     conditional: bool = False

@@ -32,7 +32,11 @@ and the two models differ in the shape of K^is and K^ss and in the direction of 
   ``(i - 1, j)``. A second direction does the same on the horizontally mirrored map (right-to-left);
   its output map is shifted down by one row before it is added to the left-to-right one, so pixel
   ``(i, j)`` sees, through the second direction, only rows ``< i`` (all of them to its right). Both
-  directions together give every pixel the complete context ``x_<i``.
+  directions together give every pixel the whole context ``x_<i`` with one exception that follows
+  from the paper's construction (and which the tests pin down): the last colour of the last pixel of
+  row ``i - 1`` is in no feature of row ``i - 1`` (mask A hides a sub-pixel from its own position),
+  so the right-to-left pass over row ``i - 1`` cannot carry it left; pixel ``(i, j)`` sees it only
+  through the 7x7 input convolution, i.e. for ``j >= W - 4``.
 
 Colour masking (Sec. 3.4): every feature map is split into ``C`` channel groups with the interleaved
 convention of :mod:`genzoo.nn.masked` (channel ``k`` in group ``k % C``). The four gate blocks of K^is
@@ -42,12 +46,20 @@ features depends on that pixel's colours ``< c`` only. K^ss needs no mask: it re
 pixels only.
 
 Samplers (:meth:`PixelRNN.sample`): ``method="naive"`` recomputes the whole network for every
-sub-pixel (the reference); ``method="fast"`` caches everything for the rows already completed.
-For the Row LSTM only the current row is recomputed (one LSTM step per layer, instead of ``H``). For
-the Diagonal BiLSTM the left-to-right state of ``(i, j)`` is one LSTM step from the cached states of
-``(i, j - 1)`` and ``(i - 1, j)``, and the right-to-left states of row ``i`` (used by row ``i + 1``) are
-computed in one right-to-left pass once row ``i`` is complete. Both samplers draw one uniform per
-sub-pixel up front and sample by inverse CDF, so the same generator gives the same images.
+sub-pixel (the reference, ``H W C`` full passes); ``method="fast"`` caches everything for the rows
+already completed and for the completed pixels of the current row, and computes only the current pixel:
+
+* Row LSTM: the state-to-state part of row ``i`` is computed once per row from the cached states of
+  row ``i - 1``; per sub-pixel, each layer's input-to-state part reads the cached layer inputs of the
+  ``k // 2`` pixels to the left, so one LSTM step at one position per layer suffices.
+* Diagonal BiLSTM: the left-to-right state of ``(i, j)`` is one LSTM step from the cached states of
+  ``(i, j - 1)`` and ``(i - 1, j)``; the right-to-left direction makes row ``i + 1`` depend on the whole
+  of row ``i``, so once row ``i`` is complete one right-to-left pass over it (all layers batched)
+  computes the states that row ``i + 1`` reads, shifted down.
+
+Both samplers draw one uniform per sub-pixel up front and sample by inverse CDF, so the same generator
+gives the same images (up to float rounding differences between the two evaluation orders, which would
+only matter for a uniform within ~1e-7 of a decision boundary).
 
 Defaults are the paper's binarized-MNIST setting for the Diagonal BiLSTM (Table 4: 7 layers,
 ``h = 16``); the paper does not restate the Row LSTM's MNIST size, we use the same. The width of the
@@ -275,32 +287,42 @@ class RowLSTM(PixelRNN):
         h, p, L = self.config.hidden, self.config.kernel // 2, self.config.layers
         q = self.config.input_kernel // 2
         x = torch.zeros_like(u)
-        xin = torch.zeros(n, C, H + q, W, device=u.device)  # network input, q zero rows on top
-        xin[:, :, q:] = self._input(x)
-        is_w = [self._is_w(layer)[:, :, 0] for layer in range(L)]
-        res_w = [m.masked_weight()[:, :, 0] for m in self.res]
-        hrow = [u.new_zeros(n, h, W) for _ in range(L)]
-        crow = [u.new_zeros(n, h, W) for _ in range(L)]
+        xin = torch.zeros(n, C, H + q, W + 2 * q, device=u.device)  # q zero rows on top, q columns each side
+        xin[:, :, q:, q : q + W] = self._input(x)
+        w_in = self.input_conv.causal_rows().reshape(self.input_conv.out_channels, -1)
+        # K^is taps on columns j - p .. j (mask B zeroes the ones right of j), as (4h, (p + 1) 2h)
+        is_w = [self._is_w(layer)[:, :, 0, : p + 1].permute(0, 2, 1).reshape(4 * h, -1) for layer in range(L)]
+        res_w = [m.masked_weight()[:, :, 0, 0] for m in self.res]
+        h_up = [u.new_zeros(n, h, W) for _ in range(L)]  # states of row i - 1
+        c_up = [u.new_zeros(n, W, h) for _ in range(L)]
         for i in range(H):
-            # state-to-state part of row i: fixed once rows < i are done
-            ss = [F.conv1d(hrow[layer], self.ss_weight[layer], padding=p) for layer in range(L)]
-            new: list[tuple[Tensor, Tensor]] = []
+            # state-to-state part of row i, fixed once rows < i are done: (n, W, 4h)
+            ss = [
+                F.conv1d(h_up[layer], self.ss_weight[layer], padding=p).transpose(1, 2) for layer in range(L)
+            ]
+            stream = u.new_zeros(
+                L, n, W + p, 2 * h
+            )  # input of every layer on row i, p zero columns on the left
+            h_row, c_row = u.new_zeros(L, n, W, h), u.new_zeros(L, n, W, h)
             for j in range(W):
                 for c in range(C):
-                    s = self.input_conv.forward_last_row(xin[:, :, i : i + q + 1])[:, :, 0]  # (n, 2h, W)
-                    new = []
+                    patch = xin[:, :, i : i + q + 1, j : j + 2 * q + 1].reshape(n, -1)
+                    s = F.linear(patch, w_in, self.input_conv.bias)
                     for layer in range(L):
-                        gates = F.conv1d(s, is_w[layer], self.is_bias[layer], padding=p) + ss[layer]
-                        hh, cc = _lstm_cell(gates, crow[layer], dim=1)
-                        new.append((hh, cc))
-                        s = s + F.conv1d(hh, res_w[layer], self.res[layer].bias)
-                    logit = self._subpixel_logits(self._head_vec(s[:, :, j]), c)
+                        stream[layer, :, p + j] = s  # columns < j of row i are final; j is the current one
+                        window = stream[layer, :, j : j + p + 1].reshape(n, -1)
+                        gates = torch.addmm(ss[layer][:, j], window, is_w[layer].t()) + self.is_bias[layer]
+                        hh, cc = _lstm_cell(gates, c_up[layer][:, j], dim=1)
+                        h_row[layer, :, j] = hh
+                        c_row[layer, :, j] = cc
+                        s = s + F.linear(hh, res_w[layer], self.res[layer].bias)
+                    logit = self._subpixel_logits(self._head_vec(s), c)
                     v = sample_from_uniforms(logit, u[:, c, i, j], self.levels)
                     x[:, c, i, j] = v
-                    xin[:, c, q + i, j] = self._input(v)
-            # row i's states do not depend on its last sub-pixel (mask A), so the last pass is final
-            hrow = [t[0] for t in new]
-            crow = [t[1] for t in new]
+                    xin[:, c, q + i, q + j] = self._input(v)
+            # (the values stored at (i, j) by the pass for its last colour are final: mask A hides it)
+            h_up = [h_row[layer].transpose(1, 2) for layer in range(L)]
+            c_up = [c_row[layer] for layer in range(L)]
         return x
 
 
@@ -351,24 +373,27 @@ class DiagonalBiLSTM(PixelRNN):
         h, Ws = self.config.hidden, W + H - 1
         rows = torch.arange(H, device=s.device)
         d = torch.arange(Ws, device=s.device)[:, None] - rows[None, :]  # image column of skewed (col, row)
-        outside = ((d < 0) | (d >= W))[:, None, None, :, None]  # (Ws, 1, 1, H, 1)
+        outside = ((d < 0) | (d >= W))[None, :, None, :, None]  # (1, Ws, 1, H, 1)
         for layer in range(self.config.layers):
-            # skew the layer's input, for both directions (right-to-left mirrored): (Ws, 2, n, H, 2h)
-            scol = self._skew(torch.stack([s, s.flip(-1)])).permute(4, 0, 1, 3, 2).contiguous()
-            # [K^ss (left neighbour), K^ss (upper neighbour), K^is] of both directions: (2, 4h, 4h)
-            w = torch.cat([self.ss_left[layer], self.ss_up[layer], self._is_w(layer)], dim=2).transpose(1, 2)
-            # gate biases; outside the image -1e4, so every gate there is exactly 0 and so are c and h:
-            # the zero boundary conditions h(i, -1) = c(i, -1) = 0
-            bias = self.is_bias[layer][:, None, None, :].expand(2, 1, H, 4 * h)
-            bias_col = torch.where(outside, torch.full_like(bias, -1e4), bias).unbind(0)
+            # skew the layer's input, for both directions (right-to-left mirrored): (2, Ws n H, 2h)
+            scol = self._skew(torch.stack([s, s.flip(-1)])).permute(0, 4, 1, 3, 2)
+            scol = scol.reshape(2, Ws * n * H, 2 * h)
+            # K^is for every column at once, plus the gate biases; outside the image the pre-activations
+            # are -1e4, so every gate there is exactly 0 and so are c and h: the zero boundary
+            # conditions h(i, -1) = c(i, -1) = 0
+            bias = torch.where(outside, -1e4, self.is_bias[layer][:, None, None, None])  # (2, Ws, 1, H, 4h)
+            gcol = torch.bmm(scol, self._is_w(layer).transpose(1, 2)).view(2, Ws, n, H, 4 * h) + bias
+            gcol = gcol.view(2, Ws, n * H, 4 * h)
+            # K^ss: the left neighbour (same row, previous column) and the upper one: (2, 2h, 4h)
+            w_ss = torch.cat([self.ss_left[layer], self.ss_up[layer]], dim=2).transpose(1, 2)
             hcol = s.new_zeros(2, n, H, h)
-            ccol = s.new_zeros(2, n, H, h)
+            ccol = s.new_zeros(2, n * H, h)
             outs = []
-            for col, s_col in enumerate(scol.unbind(0)):
+            for g_col in gcol.unbind(1):
                 up = F.pad(hcol, (0, 0, 1, 0))[:, :, :H]  # state of the upper neighbour (row i - 1)
-                inp = torch.cat([hcol, up, s_col], dim=3).view(2, n * H, 4 * h)
-                gates = torch.bmm(inp, w).view(2, n, H, 4 * h) + bias_col[col]
-                hcol, ccol = _lstm_cell(gates, ccol, dim=3)
+                inp = torch.cat([hcol, up], dim=3).view(2, n * H, 2 * h)
+                hflat, ccol = _lstm_cell(torch.baddbmm(g_col, inp, w_ss), ccol, dim=2)
+                hcol = hflat.view(2, n, H, h)
                 outs.append(hcol)
             hs = self._unskew(torch.stack(outs, dim=4).transpose(2, 3), W)  # (2, n, h, H, W)
             left = hs[0]

@@ -12,6 +12,10 @@
   +-infinity, so the likelihood is a proper distribution over the L levels and bits/dim are honest.
 - Architectures: the MLP of Burda et al. (two tanh hidden layers of 200, 50 latent units for MNIST;
   Kingma & Welling used one hidden layer of 500) and a small convolutional variant.
+- Several stochastic layers (Burda et al. 2016, Sec. 5, "two stochastic layers": 100 then 50 units,
+  100-100 deterministic units between them): ``upper_layers=[50]`` adds Gaussian layers above the first,
+  q(h1|x) q(h2|h1) and p(h2) p(h1|h2) p(x|h1). The KL terms are then estimated by sampling (as Burda
+  et al. do); with one layer the KL is analytic.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class VAEConfig:
     decoder: str = "auto"  # auto | bernoulli | discretized-gaussian
     min_log_scale: float = -7.0  # floor on the discretised Gaussian's log sigma
     sample_mean: bool = True  # sample() returns E[x|z] (as the papers' figures) instead of a draw
+    upper_layers: list[int] = field(default_factory=list)  # extra stochastic layers above latent_dim (MLP)
+    upper_hidden: list[int] = field(default_factory=lambda: [100, 100])  # deterministic units between them
 
 
 def _activation(name: str) -> nn.Module:
@@ -78,6 +84,16 @@ def discretized_gaussian_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, le
     centre = (x - mean) * inv_scale
     approx = -0.5 * (centre.pow(2) + LOG_2PI) - log_scale + math.log(2 * half)
     return torch.where(torch.isfinite(log_mass) & (log_mass > -30), log_mass, torch.maximum(approx, log_mass))
+
+
+def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    """Linear layers through ``sizes`` with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(_activation(activation))
+    return nn.Sequential(*layers)
 
 
 class _MLPEncoder(nn.Module):
@@ -180,10 +196,20 @@ class VAE(GenerativeModel):
             self.decoder = _ConvDecoder(data_info.shape, out_per_pixel, config)
         else:
             raise ValueError(f"unknown architecture {config.architecture!r}; known: mlp, conv")
+        # q(h_{i+1} | h_i) and p(h_i | h_{i+1}) for the stochastic layers above the first
+        sizes = [config.latent_dim, *config.upper_layers]
+        self.upper_encoders = nn.ModuleList(
+            _mlp([lo, *config.upper_hidden, 2 * hi], config.activation) for lo, hi in zip(sizes[:-1], sizes[1:])
+        )
+        self.upper_priors = nn.ModuleList(
+            _mlp([hi, *reversed(config.upper_hidden), 2 * lo], config.activation)
+            for lo, hi in zip(sizes[:-1], sizes[1:])
+        )
 
     @property
     def latent_dim(self) -> int:
-        return self.config.latent_dim
+        """Size of the top stochastic layer (the one with the N(0, I) prior)."""
+        return (self.config.upper_layers or [self.config.latent_dim])[-1]
 
     # ----- the two distributions ----------------------------------------------------------------
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -207,14 +233,47 @@ class VAE(GenerativeModel):
             ll = discretized_gaussian_log_prob(x, first, log_scale, self.data_info.levels)
         return ll.flatten(1).sum(-1)
 
-    def decode(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        """E[x|z] in [0, 1]."""
-        first, log_scale = self._decoder_params(z)
+    def _mean_from_first(self, z1: Tensor) -> Tensor:
+        first, log_scale = self._decoder_params(z1)
         return torch.sigmoid(first) if log_scale is None else first
+
+    def _down(self, z: Tensor, generator: torch.Generator | None = None, use_mean: bool = False) -> Tensor:
+        """From the top layer's code to the first layer's, through p(h_i | h_{i+1})."""
+        for prior in reversed(self.upper_priors):
+            mu, logvar = prior(z).chunk(2, dim=-1)
+            if use_mean:
+                z = mu
+            else:
+                eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+                z = mu + eps * (0.5 * logvar).exp()
+        return z
+
+    def decode(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        """E[x|z] in [0, 1] for a top-layer code ``z`` (lower layers, if any, at their conditional means)."""
+        return self._mean_from_first(self._down(z, use_mean=True))
+
+    def log_weight(self, x: Tensor) -> Tensor:
+        """One-sample log p(x, h) - log q(h|x) for every example: the integrand of every bound."""
+        mu, logvar = self.encode(x)
+        zs = [mu + torch.randn_like(mu) * (0.5 * logvar).exp()]
+        log_q = gaussian_log_density(zs[0], mu, logvar)
+        for enc in self.upper_encoders:
+            m, lv = enc(zs[-1]).chunk(2, dim=-1)
+            zs.append(m + torch.randn_like(m) * (0.5 * lv).exp())
+            log_q = log_q + gaussian_log_density(zs[-1], m, lv)
+        log_p = -0.5 * (LOG_2PI + zs[-1].pow(2)).sum(-1)
+        for i, prior in enumerate(self.upper_priors):
+            m, lv = prior(zs[i + 1]).chunk(2, dim=-1)
+            log_p = log_p + gaussian_log_density(zs[i], m, lv)
+        return log_p + self.log_likelihood(x, zs[0]) - log_q
 
     # ----- interface ------------------------------------------------------------------------------
     def elbo(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per-example ELBO, reconstruction term and KL, with one reparameterised sample."""
+        if self.upper_encoders:
+            elbo = self.log_weight(x)
+            nan = torch.full_like(elbo, float("nan"))  # the split needs the sampled h; not reported
+            return elbo, nan, nan
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         rec = self.log_likelihood(x, z)
@@ -224,12 +283,10 @@ class VAE(GenerativeModel):
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         elbo, rec, kl = self.elbo(batch["x"])
         loss = -elbo.mean()
-        return {
-            "loss": loss,
-            "reconstruction": -rec.mean().detach(),
-            "kl": kl.mean().detach(),
-            "bits_per_dim": loss.detach() / (self.data_info.dims * math.log(2)),
-        }
+        out = {"loss": loss, "bits_per_dim": loss.detach() / (self.data_info.dims * math.log(2))}
+        if not self.upper_encoders:
+            out.update(reconstruction=-rec.mean().detach(), kl=kl.mean().detach())
+        return out
 
     def log_prob_bound(self, x: Tensor, k: int = 1, chunk: int | None = None) -> Tensor:
         """k = 1: the ELBO (analytic KL, one sample). k > 1: the importance-weighted bound L_k.
@@ -238,6 +295,15 @@ class VAE(GenerativeModel):
         """
         if k == 1:
             return self.elbo(x)[0]
+        if self.upper_encoders:
+            n = len(x)
+            chunk = chunk or max(1, 4096 // n)
+            log_w = []
+            for start in range(0, k, chunk):
+                m = min(chunk, k - start)
+                x_rep = x.unsqueeze(0).expand(m, *x.shape).reshape(m * n, *x.shape[1:])
+                log_w.append(self.log_weight(x_rep).view(m, n))
+            return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
         mu, logvar = self.encode(x)
         std = (0.5 * logvar).exp()
         n = len(x)
@@ -258,14 +324,16 @@ class VAE(GenerativeModel):
         self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None,
         mean: bool | None = None,
     ) -> Tensor:
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        x_mean = self.decode(z)
+        dtype = next(self.parameters()).dtype
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=dtype)
+        z1 = self._down(z, generator)
+        x_mean = self._mean_from_first(z1)
         if self.config.sample_mean if mean is None else mean:
             return x_mean
-        first, log_scale = self._decoder_params(z)
+        first, log_scale = self._decoder_params(z1)
         if log_scale is None:
             return torch.bernoulli(x_mean, generator=generator)
-        noise = torch.randn(first.shape, generator=generator, device=self.device)
+        noise = torch.randn(first.shape, generator=generator, device=self.device, dtype=first.dtype)
         levels = self.data_info.levels - 1
         return ((first + noise * log_scale.exp()).clamp(0, 1) * levels).round() / levels
 
@@ -274,7 +342,7 @@ class VAE(GenerativeModel):
     def reconstruct(self, x: Tensor) -> Tensor:
         """E[x | z = mu(x)]: the decoder mean at the encoder mean."""
         mu, _ = self.encode(x)
-        return self.decode(mu)
+        return self._mean_from_first(mu)
 
     @torch.no_grad()
     def manifold(self, grid: int = 20) -> Tensor:

@@ -69,8 +69,9 @@ PAPER_NUMBERS: dict[tuple[str, str, str], tuple[float, str]] = {
 }
 
 #: real-data baselines (the test split scored as if it were samples, against the training split), keyed
-#: (dataset, score key) -> (value, protocol). Measured by benchmarks/real_baselines.py; see
-#: benchmarks/results/real_baselines.md for the exact protocol.
+#: (dataset, score key) -> (value, feature extractor or "" for pixel metrics). Measured with the default
+#: protocols by benchmarks/real_baselines.py with reference classifiers of version 2; see
+#: benchmarks/results/real_baselines.md. Shown only for results computed with the same extractor.
 REAL_BASELINES: dict[tuple[str, str], tuple[float, str]] = {}
 
 #: top-level keys of an eval.jsonl line that describe the protocol rather than a result
@@ -249,6 +250,21 @@ def _source(rec: dict[str, Any]) -> str:
     return source
 
 
+def _extractor_of(proto: dict[str, Any], dataset: str) -> str:
+    """The feature extractor a result used, with ``"auto"`` resolved as the evaluator resolves it."""
+    name = proto.get("extractor")
+    if not isinstance(name, str) or name in ("", "none"):
+        return ""
+    from genzoo.metrics.features import resolve_extractor
+
+    resolved = resolve_extractor(name, dataset)
+    if resolved.startswith("classifier:"):
+        from genzoo.metrics.classifier import classifier_name
+
+        resolved = "classifier:" + classifier_name(resolved.partition(":")[2])
+    return resolved
+
+
 def split_scores(rec: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
     """(scores, protocol) of an eval.jsonl line: numbers that are results vs everything else."""
     scores: dict[str, float] = {}
@@ -313,7 +329,10 @@ def metrics_rows(
                 if key in real.get(metric, {}):
                     baseline, bnote = real[metric][key], "this run's real-data line"
                 elif dataset is not None and (dataset, key) in REAL_BASELINES:
-                    baseline, bnote = REAL_BASELINES[(dataset, key)]
+                    value_b, extractor_b = REAL_BASELINES[(dataset, key)]
+                    if _extractor_of(proto, dataset) == extractor_b:
+                        baseline = value_b
+                        bnote = "benchmarks/real_baselines.py" + (f", {extractor_b}" if extractor_b else "")
             paper = PAPER_NUMBERS.get((model or "", dataset or "", key))
             rows.append(
                 {

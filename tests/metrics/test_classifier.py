@@ -43,6 +43,9 @@ def test_features_and_probabilities(trained: Path) -> None:
     x = load_dataset("digits", "test").tensor()[:17]
     feats = model.features(x)
     assert feats.shape == (17, 128) and (feats >= 0).all()
+    # unit root-mean-square scale on the training data (so kernels such as KID's see order-one values)
+    train_feats = model.features(load_dataset("digits", "train").tensor())
+    assert train_feats.pow(2).mean().sqrt().item() == pytest.approx(1.0, rel=1e-3)
     probs = model.probabilities(x)
     assert probs.shape == (17, 10)
     torch.testing.assert_close(probs.sum(1), torch.ones(17))

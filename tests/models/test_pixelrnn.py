@@ -126,7 +126,9 @@ def all_images(info: DataInfo) -> torch.Tensor:
 
 @pytest.mark.parametrize("cls", MODELS_UNDER_TEST)
 @pytest.mark.parametrize(
-    "info", [DataInfo((1, 3, 3), 2), DataInfo((1, 2, 4), 2), DataInfo((3, 1, 2), 3)], ids=["3x3", "2x4", "rgb1x2"]
+    "info",
+    [DataInfo((1, 3, 3), 2), DataInfo((1, 2, 4), 2), DataInfo((3, 1, 2), 3)],
+    ids=["3x3", "2x4", "rgb1x2"],
 )
 def test_normalised(cls: type[PixelRNN], info: DataInfo) -> None:
     """sum over every possible image of exp(log_prob) == 1."""
@@ -138,7 +140,9 @@ def test_normalised(cls: type[PixelRNN], info: DataInfo) -> None:
 
 @pytest.mark.parametrize("cls", MODELS_UNDER_TEST)
 @pytest.mark.parametrize(
-    "info", [DataInfo((1, 5, 7), 2), DataInfo((3, 4, 3), 256), DataInfo((2, 3, 4), 5)], ids=["bin", "rgb256", "2ch5"]
+    "info",
+    [DataInfo((1, 5, 7), 2), DataInfo((3, 4, 3), 256), DataInfo((2, 3, 4), 5)],
+    ids=["bin", "rgb256", "2ch5"],
 )
 def test_fast_sampler_equals_naive(cls: type[PixelRNN], info: DataInfo) -> None:
     model = tiny(cls, info, seed=3, input_kernel=5)
@@ -180,7 +184,9 @@ def test_registered_and_rebuilds(name: str, cls: type[PixelRNN]) -> None:
     assert torch.equal(model.log_prob(x), again.log_prob(x))
     out = model.training_step({"x": x}, 0, "model")
     assert out["loss"].requires_grad
-    assert out["bits_per_dim"].item() == pytest.approx(out["nll"].item() / (16 * 0.6931471805599453), rel=1e-6)
+    assert out["bits_per_dim"].item() == pytest.approx(
+        out["nll"].item() / (16 * 0.6931471805599453), rel=1e-6
+    )
     with pytest.raises(ValueError):
         model.sample(2, method="slow")
     with pytest.raises(ValueError):
@@ -190,10 +196,11 @@ def test_registered_and_rebuilds(name: str, cls: type[PixelRNN]) -> None:
 def _binarized_mnist(data_dir: Path, split: str, n: int) -> torch.Tensor:
     from genzoo.data import load_dataset
 
-    return load_dataset("binarized-mnist", split, data_dir=data_dir).tensor()[:n]
+    x = load_dataset("binarized-mnist", split, data_dir=data_dir).tensor()
+    return x[:: len(x) // n][:n]  # spread out: the test split is sorted by label
 
 
-@pytest.mark.parametrize("cls,steps", [(RowLSTM, 250), (DiagonalBiLSTM, 120)])
+@pytest.mark.parametrize("cls,steps", [(RowLSTM, 200), (DiagonalBiLSTM, 100)])
 def test_training_lowers_test_nll(cls: type[PixelRNN], steps: int, data_dir: Path) -> None:
     train = _binarized_mnist(data_dir, "train", 4000)
     test = _binarized_mnist(data_dir, "test", 300)
@@ -212,5 +219,7 @@ def test_training_lowers_test_nll(cls: type[PixelRNN], steps: int, data_dir: Pat
         opt.step()
     with torch.no_grad():
         after = -model.log_prob(test).mean().item()
-    print(f"{cls.__name__}: test NLL {before:.1f} -> {after:.1f} nats in {steps} steps, {time.perf_counter() - t0:.1f}s")
-    assert after < before - 200  # ~543 nats at initialisation; a few hundred steps reach ~150-200
+    secs = time.perf_counter() - t0
+    print(f"{cls.__name__}: test NLL {before:.1f} -> {after:.1f} nats in {steps} steps, {secs:.1f}s")
+    assert before > 400  # ~545 nats at initialisation (p = 1/2 everywhere)
+    assert after < 200  # a few hundred steps of a tiny model reach ~130-170

@@ -99,3 +99,23 @@ def test_shapes_sampling_and_pictures(architecture: str, shape: tuple[int, int, 
     assert model.manifold(5).shape == (25, *shape)
     assert model.reconstruct(x).shape == x.shape
     assert model.log_prob_bound(x, 7).shape == (3,)
+
+
+def test_two_stochastic_layers_bounds_and_sampling() -> None:
+    torch.manual_seed(0)
+    cfg = VAEConfig(latent_dim=6, hidden=[16], upper_layers=[3], upper_hidden=[8])
+    model = VAE(cfg, DataInfo((1, 4, 4), 2, 0)).double()
+    assert model.latent_dim == 3
+    x = torch.bernoulli(torch.full((6, 1, 4, 4), 0.3, dtype=torch.float64))
+    with torch.no_grad():
+        torch.manual_seed(1)
+        elbo = torch.stack([model.log_prob_bound(x, 1) for _ in range(3000)]).mean(0)
+        l10 = torch.stack([model.log_prob_bound(x, 10) for _ in range(300)]).mean(0)
+        l1000 = torch.stack([model.log_prob_bound(x, 1000) for _ in range(4)]).mean(0)
+    assert torch.all(elbo < l10) and torch.all(l10 < l1000 + 0.02) and l10.mean() < l1000.mean()
+    out = model.training_step({"x": x}, 0, "model")
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.upper_priors.parameters())  # p(h1|h2) is trained
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(model.sample(4, generator=g1, mean=False), model.sample(4, generator=g2, mean=False))
+    assert model.decode(torch.zeros(2, 3, dtype=torch.float64)).shape == (2, 1, 4, 4)

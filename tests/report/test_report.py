@@ -177,3 +177,18 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert 'data-images-count="2"' in dom
     count = int(re.search(r'data-polylines="(\d+)"', dom).group(1))
     assert count >= 3  # loss (train + eval) and lr
+
+
+def test_stored_baselines_need_the_same_extractor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(report.REAL_BASELINES, ("binarized-mnist", "fid"), (2.5, "classifier:mnist"))
+    monkeypatch.setitem(report.REAL_BASELINES, ("binarized-mnist", "ms_ssim"), (0.12, ""))
+    recs = [
+        {"metric": "fid", "fid": 30.0, "source": "samples", "extractor": "auto"},
+        {"metric": "ms-ssim", "ms_ssim": 0.2, "source": "samples"},
+    ]
+    by = {r["score"]: r for r in report.metrics_rows(recs, "nade", "binarized-mnist")}
+    assert by["fid"]["baseline"] == 2.5  # auto -> the mnist reference classifier
+    assert by["ms_ssim"]["baseline"] == 0.12  # pixel metric
+    recs[0]["extractor"] = "inception"
+    by = {r["score"]: r for r in report.metrics_rows(recs, "nade", "binarized-mnist")}
+    assert by["fid"]["baseline"] is None  # a classifier-feature baseline is no baseline for Inception FID

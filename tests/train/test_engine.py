@@ -38,7 +38,9 @@ class _Interrupt:
 
 
 @pytest.mark.parametrize("data", ["digits", "dynamic-mnist"])
-def test_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path: Path, data: str, request: pytest.FixtureRequest) -> None:
+def test_resumed_run_equals_uninterrupted_bit_for_bit(
+    tmp_path: Path, data: str, request: pytest.FixtureRequest
+) -> None:
     kwargs: dict = {}
     if data == "dynamic-mnist":  # dynamic binarization redrawn per step: the data position must resume too
         kwargs["data_dir"] = request.getfixturevalue("data_dir")
