@@ -19,7 +19,9 @@ Usage::
     PYTHONPATH=. python benchmarks/moment_matching.py --out /tmp/genzoo-mm [--budget 420] \
         [--models gmmn gmmn-ae lapgan] [--data-dir /work/shared/data]
 
-Writes ``OUT/<model>/summary.json`` and prints a markdown table (pasted into
+``--eval-only`` recomputes FID / precision-recall (and the sample grid) of finished runs, e.g. once
+the reference classifier exists. Writes ``OUT/<model>/summary.json``, ``OUT/<model>/samples.png`` and
+prints a markdown table (pasted into
 ``benchmarks/results/moment_matching.md``). Run directories (checkpoints, sample grids) go to
 ``OUT/<model>/run``; nothing is written inside the repository.
 """
@@ -130,18 +132,47 @@ def train_and_evaluate(
     res = api.evaluate(run.run_dir, metrics=["parzen"], data_dir=data_dir, options=opts)
     summary["parzen"] = res["parzen"]
     summary["parzen_eval_s"] = round(time.perf_counter() - t1, 1)
-    for metric in ("fid", "precision-recall"):
-        try:
-            r = api.evaluate(
-                run.run_dir, metrics=[metric], data_dir=data_dir,
-                options={"n_samples": eval_samples, "extractor": "classifier:mnist"},
-            )[metric]
-        except Exception as e:  # the reference classifier may not be trained yet
-            r = {"unavailable": f"{type(e).__name__}: {e}"}
-        summary[metric] = r
+    summary.update(classifier_metrics(run.run_dir, data_dir, eval_samples))
+    save_sample_grid(run.run_dir, out / model / "samples.png")
     (out / model).mkdir(parents=True, exist_ok=True)
     (out / model / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def classifier_metrics(run_dir: Path, data_dir: str, eval_samples: int) -> dict[str, Any]:
+    """FID and precision/recall in the reference MNIST classifier's feature space (if it is cached)."""
+    import genzoo.api as api
+
+    out: dict[str, Any] = {}
+    for metric in ("fid", "precision-recall"):
+        try:
+            out[metric] = api.evaluate(
+                run_dir, metrics=[metric], data_dir=data_dir,
+                options={"n_samples": eval_samples, "extractor": "classifier:mnist"},
+            )[metric]
+        except Exception as e:  # the reference classifier may not be trained yet
+            out[metric] = {"unavailable": f"{type(e).__name__}: {e}"}
+    return out
+
+
+def save_sample_grid(run_dir: Path, path: Path, n: int = 64) -> None:
+    import genzoo.api as api
+    from genzoo.images import save_grid
+
+    save_grid(api.sample(str(run_dir), n=n, seed=0), path)
+
+
+def reevaluate(model: str, out: Path, data_dir: str, eval_samples: int) -> None:
+    """``--eval-only``: redo the classifier metrics and the sample grid of an existing run."""
+    import torch
+
+    torch.set_num_threads(1)
+    path = out / model / "summary.json"
+    summary = json.loads(path.read_text())
+    run_dir = out / model / "run"
+    summary.update(classifier_metrics(run_dir, data_dir, eval_samples))
+    save_sample_grid(run_dir, out / model / "samples.png")
+    path.write_text(json.dumps(summary, indent=2, default=str))
 
 
 def table(summaries: list[dict[str, Any]]) -> str:
@@ -179,6 +210,10 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=420.0, help="training seconds per model")
     ap.add_argument("--eval-samples", type=int, default=10000)
     ap.add_argument("--table-only", action="store_true", help="print the table of existing summaries")
+    ap.add_argument(
+        "--eval-only", action="store_true",
+        help="recompute FID / precision-recall and the sample grid of existing runs (no training)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -188,7 +223,9 @@ def main() -> None:
     summaries = []
     for model in args.models:
         path = args.out / model / "summary.json"
-        if not args.table_only:
+        if args.eval_only:
+            reevaluate(model, args.out, args.data_dir, args.eval_samples)
+        elif not args.table_only:
             cmd = [
                 sys.executable, __file__, "--child", model, "--out", str(args.out),
                 "--data-dir", args.data_dir, "--budget", str(args.budget),

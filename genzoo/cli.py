@@ -122,7 +122,9 @@ def _sample(a: argparse.Namespace) -> int:
 
         cfg = load_run_config(run)
         opts = {k: v for k, v in cfg.data.items() if k != "name"}
-        x = load_dataset(cfg.data["name"], "test", a.data_dir, **opts).subset(slice(0, a.n)).tensor(a.seed)
+        test = load_dataset(cfg.data["name"], "test", a.data_dir, **opts)
+        spaced = torch.linspace(0, len(test) - 1, min(a.n, len(test))).round().long()  # splits may be sorted
+        x = test.subset(spaced).tensor(a.seed)
         rec = model.reconstruct(x.to(model.device)).cpu()
         images = torch.stack([x, rec], dim=1).flatten(0, 1)  # pairs: original, reconstruction
         nrow = nrow or 16

@@ -23,7 +23,9 @@ genzoo mapping: parameter groups ``"d0", "g0", "d1", "g1", ...`` (index 0 = fine
 generator at each step, each with its own loss (the engine logs them per group: ``d0/loss``,
 ``g0/loss``, ...; discriminator steps also report ``d_real`` / ``d_fake``, the mean ``D`` outputs). The
 discriminator loss is the binary cross-entropy of Eq. 2; the generator minimises the non-saturating
-``-log D(G(z, l), l)`` (Goodfellow et al. 2014, Sec. 3), the usual practice.
+``-log D(G(z, l), l)`` (Goodfellow et al. 2014, Sec. 3), the usual practice. A level's generator
+step reuses the fake bands drawn in the same step's discriminator step (``G_k`` is unchanged in
+between), which saves one generator forward pass per level.
 
 Architecture (Sec. 4 and the authors' released CIFAR code): the coarsest pair are MLPs (noise of
 ``noise_dim`` uniform[-1,1] values; ``coarse_g_hidden`` / ``coarse_d_hidden`` ReLU units, dropout in
@@ -156,6 +158,7 @@ class LAPGAN(GenerativeModel):
         if h % f or w % f:
             raise ValueError(f"image size {h}x{w} is not divisible by 2**(levels-1) = {f}")
         self.coarse_shape = (c, h // f, w // f)
+        self._pending: dict[int, tuple[tuple[int, int, int], Tensor]] = {}  # level -> fake of its D step
         self.generators = nn.ModuleList()
         self.discriminators = nn.ModuleList()
         for k in range(config.levels - 1):
@@ -205,8 +208,17 @@ class LAPGAN(GenerativeModel):
             raise KeyError(f"unknown parameter group {group!r}")
         real, cond = self._level_data(batch["x"], k)
         n = real.shape[0]
-        fake = self._fake(k, cond, n)
+        key = (step, batch["x"].data_ptr(), n)
+        cached = self._pending.pop(k, None) if role == "g" else None
+        if cached is not None and cached[0] == key:
+            # the fake band drawn for this level's D step; G has not changed since (only D was
+            # stepped), so its graph is still valid and G need not run forward a second time
+            fake = cached[1]
+        else:
+            fake = self._fake(k, cond, n)
         if role == "d":
+            if torch.is_grad_enabled():
+                self._pending[k] = (key, fake)
             logit_real = self._disc(k, real, cond)
             logit_fake = self._disc(k, fake.detach(), cond)
             loss = F.binary_cross_entropy_with_logits(

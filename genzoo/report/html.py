@@ -72,7 +72,26 @@ PAPER_NUMBERS: dict[tuple[str, str, str], tuple[float, str]] = {
 #: (dataset, score key) -> (value, feature extractor or "" for pixel metrics). Measured with the default
 #: protocols by benchmarks/real_baselines.py with reference classifiers of version 2; see
 #: benchmarks/results/real_baselines.md. Shown only for results computed with the same extractor.
-REAL_BASELINES: dict[tuple[str, str], tuple[float, str]] = {}
+REAL_BASELINES: dict[tuple[str, str], tuple[float, str]] = {
+    ("digits", "fid"): (1.15, "classifier:digits"),
+    ("digits", "kid"): (0.01514, "classifier:digits"),
+    ("digits", "precision"): (0.8694, "classifier:digits"),
+    ("digits", "recall"): (0.9101, "classifier:digits"),
+    ("digits", "ms_ssim"): (0.1812, ""),
+    ("digits", "inception_score"): (8.288, "classifier:digits"),
+    ("mnist", "fid"): (0.1798, "classifier:mnist"),
+    ("mnist", "kid"): (0.0008219, "classifier:mnist"),
+    ("mnist", "precision"): (0.8887, "classifier:mnist"),
+    ("mnist", "recall"): (0.8708, "classifier:mnist"),
+    ("mnist", "ms_ssim"): (0.1385, ""),
+    ("mnist", "inception_score"): (9.497, "classifier:mnist"),
+    ("binarized-mnist", "fid"): (0.1992, "classifier:mnist"),
+    ("binarized-mnist", "kid"): (0.001958, "classifier:mnist"),
+    ("binarized-mnist", "precision"): (0.8848, "classifier:mnist"),
+    ("binarized-mnist", "recall"): (0.8674, "classifier:mnist"),
+    ("binarized-mnist", "ms_ssim"): (0.1199, ""),
+    ("binarized-mnist", "inception_score"): (9.445, "classifier:mnist"),
+}
 
 #: top-level keys of an eval.jsonl line that describe the protocol rather than a result
 PROTOCOL_KEYS = {
@@ -405,6 +424,9 @@ def render_report(run_dir: str | os.PathLike[str], title: str | None = None) -> 
         raise FileNotFoundError(f"{run}: not a folder (expected a run directory or a folder of images)")
     cfg, cfg_text = read_config(run)
     model, dataset = _name_of(cfg.get("model")), _name_of(cfg.get("data"))
+    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    if dataset == "mnist" and data_cfg.get("binarize") == "dynamic":
+        dataset = "dynamic-mnist"  # same data as the dynamic-mnist dataset, not grey MNIST
     samples = find_samples(run)
     nearest = find_nearest_neighbours(run)
     curves = read_jsonl(run / "metrics.jsonl")

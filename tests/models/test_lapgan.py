@@ -161,3 +161,21 @@ def test_generator_kernels_are_validated() -> None:
         LAPGAN(LAPGANConfig(levels=2, g_kernels=[4, 5, 3], **TINY), DataInfo((1, 8, 8), 17))
     model = LAPGAN(LAPGANConfig(levels=2, g_kernels=[3, 3, 1], **TINY), DataInfo((1, 8, 8), 17))
     assert model.sample(2).shape == (2, 1, 8, 8)
+
+
+def test_generator_step_reuses_the_fake_of_the_discriminator_step() -> None:
+    torch.manual_seed(0)
+    model = LAPGAN(LAPGANConfig(levels=2, **TINY), DataInfo((1, 8, 8), 17))
+    calls = []
+    model.generators[0].register_forward_hook(lambda *a: calls.append(1))
+    batch = {"x": torch.rand(4, 1, 8, 8)}
+    model.training_step(batch, 3, "d0")["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    out = model.training_step(batch, 3, "g0")
+    assert len(calls) == 1  # one generator forward for the pair
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.generators[0].parameters())
+    # another step (or another batch) draws fresh fakes
+    model.training_step(batch, 4, "g0")
+    model.training_step({"x": torch.rand(4, 1, 8, 8)}, 3, "g0")
+    assert len(calls) == 3

@@ -293,7 +293,9 @@ def test_cached_outputs_equal_network_outputs(kind: str, info: DataInfo) -> None
             for i in range(info.shape[1]):
                 model._start_row(cache, i)
                 if mode == "row":
-                    torch.testing.assert_close(model._row_output(cache, i), full[:, :, i], atol=1e-5, rtol=1e-5)
+                    torch.testing.assert_close(
+                        model._row_output(cache, i), full[:, :, i], atol=1e-5, rtol=1e-5
+                    )
                     continue
                 for j in range(info.shape[2]):
                     out = model._pixel_output(cache, i, j)
