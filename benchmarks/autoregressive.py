@@ -164,7 +164,7 @@ def bench_train(args: argparse.Namespace) -> None:
     import genzoo
 
     name = args.model
-    tag = "".join(f"-{o.split('.')[-1]}" for o in args.set).replace("=", "")
+    tag = "".join("-" + o.split("=", 1)[0].split(".")[-1] + o.split("=", 1)[1] for o in args.set)
     run_dir = Path(args.run_root) / f"{name}-binarized-mnist-{args.steps}steps{tag}"
     from genzoo.config import parse_override
 

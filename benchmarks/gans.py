@@ -47,9 +47,11 @@ def run_one(a: argparse.Namespace, model: str) -> dict[str, Any]:
     torch.set_num_threads(a.threads)
     import genzoo.api as api
     from benchmarks.common import hardware, peak_memory_mib, train_throughput
+    from genzoo.config import parse_override
     from genzoo.train.checkpoint import list_checkpoints
 
-    work = Path(a.workdir) / model
+    variant = ",".join(a.set)
+    work = Path(a.workdir) / (model + (f"-{a.tag}" if a.tag else ""))
     run_dir = work / "run"
     if list_checkpoints(run_dir) if run_dir.exists() else False:
         raise SystemExit(f"{run_dir} already holds a run; remove it or choose another --workdir")
@@ -68,6 +70,7 @@ def run_one(a: argparse.Namespace, model: str) -> dict[str, Any]:
         seed=0,
         hooks=[stop_on_budget],
         overrides={
+            **dict(parse_override(o) for o in a.set),
             "train.progress": False,
             "train.sample_every": 500,
             "train.checkpoint_every": 2000,
@@ -83,6 +86,7 @@ def run_one(a: argparse.Namespace, model: str) -> dict[str, Any]:
         "benchmark": "gans",
         "model": model,
         "config": f"{model}-mnist",
+        "variant": variant,
         "steps": run.step,
         "epochs": round(last["epoch"], 3),
         "train_seconds": round(train_s, 1),
@@ -152,11 +156,15 @@ def fmt(v: Any, digits: int = 1) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+def label(r: dict[str, Any]) -> str:
+    return r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+
+
 def render(results: list[dict[str, Any]], path: Path, command: str) -> None:
     lines = [
         "# GANs on MNIST (genzoo.models.gan / dcgan / acgan)",
         "",
-        f"Command: `{command}`",
+        f"Command(s): `{command}`",
         "",
         "Hardware: 2-core CPU shared with ~7 other jobs, 1 torch thread per run; torch CPU.",
         "Each model: its named config `<model>-mnist` (Adam lr 2e-4, beta1 0.5), trained for a fixed",
@@ -191,7 +199,7 @@ def render(results: list[dict[str, Any]], path: Path, command: str) -> None:
         )
         acc = r.get("sample_class_accuracy")
         lines.append(
-            f"| {r['model']} | {r['steps']} | {r['epochs']:.2f} | {r['train_seconds'] / 60:.1f} min | "
+            f"| {label(r)} | {r['steps']} | {r['epochs']:.2f} | {r['train_seconds'] / 60:.1f} min | "
             f"{fmt(r['train_images_per_s'])} | {fmt(r.get('peak_rss_mib'), 0)} | "
             f"{r['params_generator'] / 1e6:.2f}M / {r['params_discriminator'] / 1e6:.2f}M | "
             f"{parzen} | {fid_s} | "
@@ -200,11 +208,11 @@ def render(results: list[dict[str, Any]], path: Path, command: str) -> None:
     lines += ["", "Class spread of the samples (fraction predicted as 0..9 by the reference classifier):", ""]
     for r in results:
         if "sample_class_fractions" in r:
-            lines.append(f"- {r['model']}: {r['sample_class_fractions']}")
+            lines.append(f"- {label(r)}: {r['sample_class_fractions']}")
     lines += ["", "Last logged training window per model:", ""]
     for r in results:
         keep = {k: v for k, v in r["final_log"].items() if not k.endswith("/loss") and k != "epoch"}
-        lines.append(f"- {r['model']}: `{json.dumps(keep)}`")
+        lines.append(f"- {label(r)}: `{json.dumps(keep)}`")
         if "metrics_error" in r or "class_error" in r:
             lines.append(f"  - errors: {r.get('metrics_error', '')} {r.get('class_error', '')}")
     lines.append("")
@@ -223,6 +231,15 @@ def main() -> None:
     p.add_argument("--no-eval", action="store_true", help="skip Parzen / FID / precision-recall")
     p.add_argument("--out", default=None, help="JSON lines of results (default: WORKDIR/gans.jsonl)")
     p.add_argument("--md", default="benchmarks/results/gans.md")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every model, e.g. --set model.real_label=0.9 (recorded as variant)",
+    )
+    p.add_argument("--tag", default="", help="suffix of the per-model work folder (for variants)")
+    p.add_argument("--render-only", action="store_true", help="rewrite --md from the results file")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
@@ -231,7 +248,9 @@ def main() -> None:
     command = " ".join(["python", *sys.argv])
     Path(a.workdir).mkdir(parents=True, exist_ok=True)
     out = Path(a.out) if a.out else Path(a.workdir) / "gans.jsonl"
-    results = []
+    if a.render_only:
+        render_file(out, Path(a.md))
+        return
     for model in a.models:
         args = [sys.executable, __file__, "--one", model, *sys.argv[1:]]
         proc = subprocess.run(args, capture_output=True, text=True)
@@ -241,11 +260,21 @@ def main() -> None:
             continue
         res = json.loads(found[-1][len("RESULT ") :])
         res["command"] = command
-        results.append(res)
         with open(out, "a") as f:
             f.write(json.dumps(res, default=str) + "\n")
         print(json.dumps({k: v for k, v in res.items() if k != "metrics"}, default=str), flush=True)
-        render(results, Path(a.md), command)
+        render_file(out, Path(a.md))
+
+
+def render_file(out: Path, md: Path) -> None:
+    """The table holds the latest result of every (model, variant) in the results file."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in out.read_text().splitlines():
+        r = json.loads(line)
+        latest[(r["model"], r.get("variant", ""))] = r
+    order = list(PAPER)
+    results = sorted(latest.values(), key=lambda r: (order.index(r["model"]), r.get("variant", "")))
+    render(results, md, " ; ".join(dict.fromkeys(r["command"] for r in results)))
 
 
 if __name__ == "__main__":

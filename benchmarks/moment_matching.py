@@ -58,6 +58,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 PAPER = {
+    "real data": "—",
     "gmmn": "147 ± 2 (Li et al. 2015, Table 1)",
     "gmmn-ae": "282 ± 2 (Li et al. 2015, Table 1)",
     "lapgan": "— (not reported on MNIST; CIFAR-10 Parzen in Denton et al. 2015)",
@@ -81,6 +82,8 @@ def train_and_evaluate(
 
     setting = SETTINGS[model]
     run_dir = out / model / "run"
+    if run_dir.exists():  # genzoo.train would resume it, and the timing would be meaningless
+        raise SystemExit(f"{run_dir} already exists; choose a fresh --out or remove it")
     overrides = {
         "train.steps": 1_000_000,  # the time budget stops training
         "train.progress": False,
@@ -183,6 +186,7 @@ def table(summaries: list[dict[str, Any]]) -> str:
     ]
     for s in summaries:
         p = s.get("parzen", {})
+
         ll = "—"
         if "parzen_log_likelihood" in p:
             ll = f"{p['parzen_log_likelihood']:.1f} ± {p['parzen_stderr']:.1f}"
@@ -191,6 +195,10 @@ def table(summaries: list[dict[str, Any]]) -> str:
         fid_s = f"{fid['fid']:.2f}" if "fid" in fid else "not run"
         pr = s.get("precision-recall", {})
         pr_s = f"{pr['precision']:.3f} / {pr['recall']:.3f}" if "precision" in pr else "not run"
+        if s["model"] == "real data":
+            rows.append(f"| real MNIST (train images as 'samples') | — | — | — | — | {ll} | {sig} | — "
+                        f"| {fid_s} | {pr_s} |")
+            continue
         rate = f"{s['images_per_s']:.0f}"
         if "images_per_s_range" in s:
             rate += f" (last log; {s['images_per_s_range'][0]:.0f}–{s['images_per_s_range'][1]:.0f})"
@@ -200,6 +208,24 @@ def table(summaries: list[dict[str, Any]]) -> str:
             f"| {PAPER[s['model']]} | {fid_s} | {pr_s} |"
         )
     return "\n".join(rows)
+
+
+def real_baseline(out: Path, data_dir: str, eval_samples: int) -> dict[str, Any]:
+    """The metrics' real-data reference: real MNIST images in place of samples (same protocols)."""
+    import torch
+
+    torch.set_num_threads(1)
+    import genzoo.api as api
+
+    summary: dict[str, Any] = {"model": "real data"}
+    kw: dict[str, Any] = {"data": "mnist", "data_dir": data_dir, "real_baseline": True}
+    summary["parzen"] = api.evaluate(metrics=["parzen"], options={"n_samples": eval_samples}, **kw)["parzen"]
+    for metric in ("fid", "precision-recall"):
+        opts = {"n_samples": eval_samples, "extractor": "classifier:mnist"}
+        summary[metric] = api.evaluate(metrics=[metric], options=opts, **kw)[metric]
+    (out / "real").mkdir(parents=True, exist_ok=True)
+    (out / "real" / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
 
 
 def main() -> None:
@@ -214,9 +240,15 @@ def main() -> None:
         "--eval-only", action="store_true",
         help="recompute FID / precision-recall and the sample grid of existing runs (no training)",
     )
+    ap.add_argument(
+        "--real-baseline", action="store_true",
+        help="also score real MNIST images with the same metrics (the KDE on train images, etc.)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
+    if args.real_baseline:
+        real_baseline(args.out, args.data_dir, args.eval_samples)
     if args.child:
         train_and_evaluate(args.child, args.out, args.data_dir, args.budget, args.eval_samples)
         return
@@ -235,6 +267,9 @@ def main() -> None:
             subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if path.is_file():
             summaries.append(json.loads(path.read_text()))
+    real = args.out / "real" / "summary.json"
+    if real.is_file():
+        summaries.append(json.loads(real.read_text()))
     print(table(summaries))
 
 

@@ -3,6 +3,7 @@
     python benchmarks/pixelrnn.py sampling            # fast vs naive sampler, 64 binary 28x28 images
     python benchmarks/pixelrnn.py throughput          # training images/s and peak memory
     python benchmarks/pixelrnn.py train --model diagonal-bilstm --minutes 6 --data-dir /work/shared/data
+    python benchmarks/pixelrnn.py verify --run-dir RUN_DIR --n 4  # fast == naive at 28x28, trained weights
 
 ``sampling``: the paper-sized MNIST models (random weights; the speed does not depend on them). The fast
 sampler is timed end to end at 28x28. The naive sampler recomputes the whole network for each of the
@@ -219,6 +220,29 @@ def cmd_train(args: argparse.Namespace) -> dict:
     return out
 
 
+def cmd_verify(args: argparse.Namespace) -> dict:
+    """Fast == naive at full size, for a trained run (the naive sampler takes minutes even for 4 images)."""
+    import genzoo
+
+    model = genzoo.load(args.run_dir).eval()
+    t = _clock()
+    a = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), method="fast")
+    fast = _since(t)
+    t = _clock()
+    b = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), method="naive")
+    naive = _since(t)
+    out = {
+        "run_dir": args.run_dir,
+        "n": args.n,
+        "identical": bool(torch.equal(a, b)),
+        "fast_cpu_s": fast[0],
+        "naive_cpu_s": naive[0],
+        "speedup_cpu": naive[0] / fast[0],
+    }
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -242,11 +266,21 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--run-dir", default=None)
     s.add_argument("--set", action="append", default=[], help="override key=value, e.g. model.layers=1")
     s.add_argument("--json", default=None, help="also write the result here")
+    s = sub.add_parser("verify")
+    s.add_argument("--run-dir", required=True)
+    s.add_argument("--n", type=int, default=4)
+    s.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.cmd == "_throughput_one":
         print(json.dumps(_throughput_one(args.model, args.batch, args.steps)))
         return
-    result = {"sampling": cmd_sampling, "throughput": cmd_throughput, "train": cmd_train}[args.cmd](args)
+    commands = {
+        "sampling": cmd_sampling,
+        "throughput": cmd_throughput,
+        "train": cmd_train,
+        "verify": cmd_verify,
+    }
+    result = commands[args.cmd](args)
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(result, indent=1))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -95,6 +96,34 @@ def sample(
     return draw_samples(model, n, batch_size, seed)
 
 
+def _accepted(fn: Any) -> set[str] | None:
+    """Keyword names ``fn`` takes (None: it takes any)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def _split_options(names: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Plain options go to each metric that takes them, ``"fid.extractor"`` only to fid; an option
+    that no requested metric takes is an error naming it."""
+    out: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for key, value in options.items():
+        metric, _, option = key.rpartition(".")
+        targets = [metric] if metric else names
+        if metric and metric not in out:
+            raise ValueError(f"option {key!r} is for metric {metric!r}, which is not being computed")
+        taken = False
+        for n in targets:
+            accepted = _accepted(METRICS.get(n))
+            if accepted is None or option in accepted:
+                out[n][option] = value
+                taken = True
+        if not taken:
+            raise ValueError(f"no requested metric ({', '.join(targets)}) takes the option {option!r}")
+    return out
+
+
 def evaluate(
     run_dir: str | os.PathLike[str] | None = None,
     metrics: list[str] | None = None,
@@ -130,12 +159,15 @@ def evaluate(
         provided_samples=samples, real_baseline=real_baseline, run_dir=Path(run_dir) if run_dir else None,
     )
     results: dict[str, dict[str, Any]] = {}
-    for name in metrics or (["nll"] if model is not None else []):
+    names = metrics or (["nll"] if model is not None else [])
+    per_metric = _split_options(names, options or {})
+    for name in names:
         fn = METRICS.get(name)
+        mine = per_metric[name]
         t0 = time.perf_counter()
         torch.manual_seed(seed)  # metrics that draw noise (IW bounds) repeat exactly per seed
         try:
-            out = dict(fn(ctx, **(options or {})))
+            out = dict(fn(ctx, **mine))
         except MetricUnavailable as e:
             out = {"unavailable": str(e)}
         out["seconds"] = round(time.perf_counter() - t0, 3)

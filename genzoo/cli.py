@@ -148,7 +148,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", nargs="?", help="a run directory (omit with --samples)")
     p.add_argument("--metric", action="append", dest="metrics", help="metric name, repeatable (default: nll)")
     p.add_argument("--importance-samples", type=int, help="k for the importance-weighted bound (default 5000)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="metric option")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="metric option for every metric (n_samples=5000) or one (fid.extractor=inception)")
     p.add_argument("--samples", help="evaluate these images instead: a folder of images or an .npz 'images'")
     p.add_argument("--data", help="reference dataset (default: the run's)")
     p.add_argument("--data-dir")

@@ -52,6 +52,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     divergence_factor: float = 1e4  # stop when a loss exceeds this times its running median
     progress: bool = True
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much training time; resumable
     tensorboard: bool = True  # also write TensorBoard event files to run_dir/tensorboard
 
 

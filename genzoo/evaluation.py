@@ -148,7 +148,7 @@ def likelihood_on(
 
 @register_metric("nll", "test-set negative log-likelihood in nats and bits/dim (exact, or IW bound with k)")
 def nll_metric(
-    ctx: EvalContext, importance_samples: int = 5000, split: str = "test", subset: int | None = None, **_: Any
+    ctx: EvalContext, importance_samples: int = 5000, split: str = "test", subset: int | None = None
 ) -> dict[str, Any]:
     """``subset=n`` scores n evenly spaced images of the split (some splits are sorted by label)."""
     model = ctx.require_model()
@@ -166,7 +166,7 @@ def nll_metric(
 
 
 @register_metric("elbo", "test-set evidence lower bound (nats and bits/dim) for latent-variable models")
-def elbo_metric(ctx: EvalContext, split: str = "test", **_: Any) -> dict[str, Any]:
+def elbo_metric(ctx: EvalContext, split: str = "test") -> dict[str, Any]:
     model = ctx.require_model()
     if not model.has_likelihood_bound():
         raise MetricUnavailable(f"model {model.name!r} has no variational bound")

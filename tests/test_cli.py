@@ -84,3 +84,17 @@ def test_interpolate_and_arithmetic_from_the_cli(tmp_path: Path) -> None:
     assert main(args) == 0
     # 3 group means + result + 2 variations, 8x8 digits upscaled 8x with 2-px padding, in one row
     assert Image.open(arith).size == (8 * (6 * 10 + 2), 8 * (1 * 10 + 2))
+
+
+def test_metric_options_are_routed_and_checked(tmp_path: Path) -> None:
+    import genzoo
+
+    run = tmp_path / "r"
+    main(["train", "vae", "--steps", "2", "--run-dir", str(run), "--no-progress"])
+    out = genzoo.evaluate(run, ["nll", "elbo"], options={"importance_samples": 3, "elbo.split": "valid"}, write=False)
+    assert out["nll"]["protocol"]["importance_samples"] == 3 and out["nll"]["protocol"]["split"] == "test"
+    assert out["elbo"]["protocol"]["split"] == "valid"
+    with pytest.raises(ValueError, match="no requested metric .* takes the option 'bogus'"):
+        genzoo.evaluate(run, ["nll"], options={"bogus": 1})
+    with pytest.raises(ValueError, match="for metric 'fid', which is not being computed"):
+        genzoo.evaluate(run, ["nll"], options={"fid.extractor": "pixels"})

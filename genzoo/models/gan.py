@@ -17,7 +17,8 @@ genzoo (``gan``, ``cgan``, ``dcgan``, ``acgan``):
   discriminator's inputs (``instance_noise`` = initial std, ``instance_noise_steps`` = steps to 0);
 * logged scalars: ``d_loss``, ``g_loss``, ``d_real`` / ``d_fake`` (mean ``D`` output), ``diversity``
   (fake/real per-pixel std ratio; near 0 is mode collapse) and ``diverged`` (1.0 on a non-finite
-  loss, or when ``D``'s loss is < 1e-3 nats while ``-log D(G(z))`` > 15 nats).
+  loss, or when ``D``'s loss is < 0.01 nats while ``-log D(G(z))`` > 10 nats; in a generator step,
+  when ``-log D(G(z))`` > 10 nats).
 
 Latent interface (see :mod:`genzoo.latent`): every adversarial model has ``latent_dim``,
 ``sample_latent(n, generator)`` (the noise prior) and ``decode(z, condition=None)`` (images in
@@ -198,7 +199,7 @@ class AdversarialModel(GenerativeModel):
             g_loss = generator_loss(fake_logits, self.config.loss)
             out = self._extra_g_loss(fake_cls, fake_labels)
             loss = g_loss + out.pop("aux_loss", torch.zeros((), device=x.device))
-            # divergence: -log D(G(z)) > 15 nats (D rejects every sample) whichever loss is optimised
+            # divergence: -log D(G(z)) > 10 nats (D rejects every sample) whichever loss is optimised
             ns = float(F.softplus(-fake_logits.detach()).mean())
             d_fake = torch.sigmoid(fake_logits.detach()).mean()
             out.update(
@@ -206,7 +207,7 @@ class AdversarialModel(GenerativeModel):
                 g_loss=g_loss.detach(),
                 d_fake_g=d_fake,
                 diversity=torch.tensor(diversity(fake, self.to_net(x))),
-                diverged=torch.tensor(1.0 if not torch.isfinite(g_loss) or ns > 15.0 else 0.0),
+                diverged=torch.tensor(1.0 if not torch.isfinite(g_loss) or ns > 10.0 else 0.0),
             )
             return out
         raise ValueError(f"unknown parameter group {group!r}; groups are discriminator, generator")
@@ -246,6 +247,23 @@ def _activation(name: str) -> nn.Module:
     raise ValueError(f"activation must be relu or sigmoid, got {name!r}")
 
 
+def init_generator_(module: nn.Module, kind: str) -> None:
+    """``kind="default"``: PyTorch's default init (small uniform weights, close to the ``irange 0.05``
+    uniform init of the original code); ``"he"``: He-normal weights (fan-in, ReLU gain) and zero
+    biases for every linear layer. With the default init the 1200-unit ReLU generator starts almost
+    constant in ``z`` (per-pixel spread across ``z`` ~ 5% of the data's); He init spreads the samples
+    but saturates the sigmoid output — neither avoided mode collapse in short Adam runs on MNIST
+    (benchmarks/results/gans.md)."""
+    if kind == "default":
+        return
+    if kind != "he":
+        raise ValueError(f"g_init must be he or default, got {kind!r}")
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+
 def _maxout_stack(in_features: int, units: list[int], pieces: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = []
     for u in units:
@@ -261,6 +279,7 @@ class GANConfig:
     noise: str = "uniform"  # uniform U(-1,1) | gaussian N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [1200, 1200])
     g_activation: str = "relu"  # relu | sigmoid (the paper mixes both)
+    g_init: str = "default"  # default (PyTorch's) | he; see init_generator_
     d_units: list[int] = field(default_factory=lambda: [240, 240])
     d_pieces: int = 5
     d_input_dropout: float = 0.2
@@ -282,7 +301,8 @@ class GAN(AdversarialModel):
     hidden units; sigmoid output). Algorithm 1: ``k`` discriminator steps per generator step (here via
     :meth:`update_schedule`, a fresh minibatch per step); generator loss non-saturating by default
     (Sec. 3), ``loss: minimax`` for Eq. 1 as written. The max-norm weight constraints of the
-    original code are not reproduced. Images stay in [0, 1] (sigmoid output), no rescaling.
+    original code are not reproduced (see :func:`init_generator_` and the benchmark notes on mode
+    collapse). Images stay in [0, 1] (sigmoid output), no rescaling.
     """
 
     Config = GANConfig
@@ -299,6 +319,7 @@ class GAN(AdversarialModel):
             width = h
         g_layers += [nn.Linear(width, d), nn.Sigmoid()]
         self.generator = nn.Sequential(*g_layers)
+        init_generator_(self.generator, config.g_init)
         units = list(config.d_units)
         self.discriminator = nn.Sequential(
             nn.Flatten(),
@@ -323,6 +344,7 @@ class CGANConfig:
     g_y_hidden: int = 1000  # y -> ReLU 1000
     g_joint_hidden: int = 1200  # [z, y] -> ReLU 1200 -> sigmoid pixels
     g_dropout: float = 0.5
+    g_init: str = "default"  # default | he; see init_generator_
     d_x_units: int = 240  # x -> maxout 240 x 5
     d_y_units: int = 50  # y -> maxout 50 x 5
     d_pieces: int = 5
@@ -389,6 +411,7 @@ class CGAN(AdversarialModel):
         if data_info.num_classes < 2:
             raise ValueError("cgan needs a labelled dataset (data_info.num_classes >= 2)")
         self.generator = _CGANGenerator(config, data_info.num_classes, data_info.dims)
+        init_generator_(self.generator, config.g_init)
         self.discriminator = _CGANDiscriminator(config, data_info.num_classes, data_info.dims)
 
     def _one_hot(self, labels: Tensor | None) -> Tensor:

@@ -203,11 +203,12 @@ def _patch(buf: Tensor, r0: int, r1: int, c0: int, c1: int) -> Tensor:
 
 @dataclass
 class PixelCNNConfig:
-    """PixelCNN hyper-parameters (PixelRNN paper, Sec. 3.4-3.5, Figure 5 and Table 1).
+    """PixelCNN hyper-parameters (PixelRNN paper, Sec. 3.4-3.5, Figure 5 and its architecture table).
 
-    ``layers`` residual blocks with ``2 * hidden`` features follow the 7x7 mask-A convolution; the
-    paper's MNIST setting (Sec. 5.2, stated for its 7-layer, h = 16 networks) is the default.
-    ``output_hidden`` is the width of the first of the two 1x1 output layers.
+    ``layers`` residual blocks with ``2 * hidden`` features follow the 7x7 mask-A convolution. The
+    defaults are the paper's MNIST network size (7 layers, h = 16; the paper states this size for its
+    MNIST experiments and gives no separate PixelCNN size for MNIST). ``output_hidden`` is the width
+    of the first of the two 1x1 output layers (our choice: 2h).
     """
 
     layers: int = 7

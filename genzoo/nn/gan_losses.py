@@ -88,12 +88,12 @@ class InstanceNoise:
         return x if s == 0.0 else x + s * torch.randn_like(x)
 
 
-def collapse_flag(d_loss: float, g_loss: float, d_floor: float = 1e-3, g_ceiling: float = 15.0) -> float:
+def collapse_flag(d_loss: float, g_loss: float, d_floor: float = 1e-2, g_ceiling: float = 10.0) -> float:
     """1.0 when training has diverged, else 0.0.
 
     Diverged means a non-finite loss, or the discriminator winning outright: its loss below
     ``d_floor`` nats while the (non-saturating) generator loss ``-log D(G(z))`` is above
-    ``g_ceiling`` nats (``D(G(z)) < 3e-7``), from which the generator gets no useful signal.
+    ``g_ceiling`` nats (``D(G(z)) < 5e-5``), from which the generator gets no useful signal.
     """
     if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
         return 1.0

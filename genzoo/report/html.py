@@ -91,6 +91,13 @@ REAL_BASELINES: dict[tuple[str, str], tuple[float, str]] = {
     ("binarized-mnist", "recall"): (0.8674, "classifier:mnist"),
     ("binarized-mnist", "ms_ssim"): (0.1199, ""),
     ("binarized-mnist", "inception_score"): (9.445, "classifier:mnist"),
+    # cifar10: the staged subset (1,000 test vs 3,600 train images), NOT the full data set
+    ("cifar10", "fid"): (0.9385, "classifier:cifar10"),
+    ("cifar10", "kid"): (-0.001786, "classifier:cifar10"),
+    ("cifar10", "precision"): (0.838, "classifier:cifar10"),
+    ("cifar10", "recall"): (0.8464, "classifier:cifar10"),
+    ("cifar10", "ms_ssim"): (0.07805, ""),
+    ("cifar10", "inception_score"): (3.076, "classifier:cifar10"),
 }
 
 #: top-level keys of an eval.jsonl line that describe the protocol rather than a result

@@ -337,7 +337,12 @@ class Trainer:
         )
         window: dict[str, list[float]] = defaultdict(list)
         t0, seen = time.perf_counter(), 0
+        if self.step and self.rank == 0:
+            print(f"resuming {self.run_dir} from its checkpoint at step {self.step}", file=sys.stderr)
         self.model.train()
+        deadline = None
+        if self.train_cfg.max_minutes is not None:
+            deadline = time.monotonic() + 60 * self.train_cfg.max_minutes
         try:
             while self.step < self.total_steps:
                 step = self.step
@@ -362,6 +367,10 @@ class Trainer:
                     self.save_checkpoint(done)
                 for hook in self.hooks:
                     hook(self, done)
+                if deadline is not None and time.monotonic() > deadline:
+                    if self.rank == 0:
+                        print(f"stopping at step {done}: train.max_minutes reached", file=sys.stderr)
+                    break
         finally:
             bar.close()
             if self._tb is not None:

@@ -53,7 +53,7 @@ def test_losses_are_source_plus_class_terms() -> None:
     # the real half of L_C is the cross-entropy of D's class head on the real batch
     _, real_cls = model.discriminate(model.to_net(x))
     assert real_cls is not None
-    lc_real = float(F.cross_entropy(real_cls, y))
+    lc_real = float(F.cross_entropy(real_cls.detach(), y))
     assert 0 < lc_real < float(d["d_class_loss"])
     # class_weight 0 leaves only the source (GAN) loss
     plain = small(d_dropout=0.0, class_weight=0.0)

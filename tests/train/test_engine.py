@@ -185,3 +185,11 @@ def test_config_overrides_and_errors(tmp_path: Path) -> None:
     genzoo.train("vae", "digits", run_dir=tmp_path / "z", steps=1, overrides=FAST)
     with pytest.raises(ValueError, match="already holds a run with another config"):
         genzoo.train("vae", "digits", run_dir=tmp_path / "z", steps=1, overrides={**FAST, "model.latent_dim": 7})
+
+
+def test_max_minutes_stops_with_a_resumable_checkpoint(tmp_path: Path) -> None:
+    run = genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=50,
+                       overrides={**FAST, "train.max_minutes": 0.0})
+    assert run.step == 1 and ckpt.list_checkpoints(tmp_path / "r") == [1]
+    again = genzoo.train(run_dir=tmp_path / "r", resume=True, overrides={"train.max_minutes": None})
+    assert again.step == 50
