@@ -284,7 +284,8 @@ def _classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--epochs", type=int, help="default: the dataset's recorded setting")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", help="cache folder (default: $GENZOO_CACHE or ~/.cache/genzoo)")
+    p.add_argument("--out-dir",
+                   help="where to write it (default: $GENZOO_CACHE/classifiers or ~/.cache/genzoo/classifiers)")
     p.add_argument("--device", default="cpu")
 
 

@@ -51,6 +51,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints (0: once per epoch)
     keep_checkpoints: int = 2
     divergence_factor: float = 1e4  # stop when a loss exceeds this times its running median
+    divergence_patience: int = 3  # stop when a model's logged "*diverged" flag averages >= 0.9 this many
+    #                               log windows in a row (GANs raise it on collapse); 0 disables
     progress: bool = True
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time; resumable
     tensorboard: bool = True  # also write TensorBoard event files to run_dir/tensorboard

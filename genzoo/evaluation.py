@@ -79,6 +79,19 @@ class EvalContext:
         return class_probabilities(images, extractor, batch_size=self.batch_size, device=self.device,
                                    dataset=self.data_name)
 
+    def reference_features(self, split: str, extractor: str, n: int | None = None) -> Tensor:
+        """Features of a real split, computed once per (dataset, split, extractor) and cached on disk;
+        a fixed random subset of ``n`` (the same images as :func:`genzoo.metrics.fid.reference_images`)."""
+        from genzoo.metrics.features import cached_features
+        from genzoo.metrics.fid import reference_images, subset_index
+
+        if extractor == "pixels":  # nothing to save by caching raw pixels
+            return self.features(reference_images(self, split, n), extractor)
+        feats = cached_features(self.data_name, split, extractor, self.data_dir, options=self.data_options,
+                                batch_size=self.batch_size, device=self.device, seed=self.seed)
+        idx = subset_index(len(feats), n, self.seed)
+        return feats if idx is None else feats[idx]
+
     def require_model(self) -> GenerativeModel:
         if self.model is None:
             raise MetricUnavailable("this metric needs a model (a run directory), not just images")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(int(os.environ.get("GENZOO_TEST_THREADS", "1")))
+# never read or write the user's ~/.cache/genzoo (classifiers, feature caches) from tests
+os.environ["GENZOO_CACHE"] = tempfile.mkdtemp(prefix="genzoo-test-cache-")
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -36,6 +36,7 @@ __all__ = [
     "feature_statistics",
     "fid_from_features",
     "frechet_distance",
+    "reference_features",
     "reference_images",
     "resolve_extractor_name",
     "subset_index",
@@ -72,6 +73,14 @@ def reference_images(ctx: Any, split: str, n: int | None = None) -> Tensor:
     """Real images of ``split`` as floats in [0, 1]; a fixed random subset of ``n`` when given."""
     data = ctx.dataset(split)
     return _subset(data.tensor(seed=int(ctx.seed)), n, int(ctx.seed))
+
+
+def reference_features(ctx: Any, split: str, extractor: str, n: int | None = None) -> Tensor:
+    """Features of ``reference_images(ctx, split, n)``: from the context's disk cache when it has one."""
+    cached = getattr(ctx, "reference_features", None)
+    if callable(cached):
+        return cached(split, extractor, n)
+    return ctx.features(reference_images(ctx, split, n), extractor)
 
 
 def evaluation_images(ctx: Any, n: int, baseline_split: str) -> tuple[Tensor, str]:
@@ -169,16 +178,15 @@ def fid_metric(
 ) -> dict[str, float | int | str]:
     """FID of ``n_samples`` samples against the features of ``reference_split`` (Heusel et al. 2017)."""
     images, source = evaluation_images(ctx, n_samples, baseline_split)
-    real = reference_images(ctx, reference_split, n_reference)
     extractor = resolve_extractor_name(ctx, extractor, images)
     f_gen = ctx.features(images, extractor)
-    f_ref = ctx.features(real, extractor)
+    f_ref = reference_features(ctx, reference_split, extractor, n_reference)
     return {
         "fid": fid_from_features(f_ref, f_gen, method=method),
         "n_samples": len(images),
         "source": source,
         "reference_split": reference_split,
-        "n_reference": len(real),
+        "n_reference": len(f_ref),
         "extractor": extractor,
         "feature_dim": int(f_gen.shape[1]),
         "sqrt_method": method,

@@ -54,6 +54,8 @@ def inception_score_metric(
     images, source = evaluation_images(ctx, n_samples, baseline_split)
     extractor = resolve_extractor_name(ctx, extractor, images)
     probs = ctx.class_probs(images, extractor)
+    # the splits must not follow the data's order: a label-sorted real split would be scored per class
+    probs = probs[np.random.RandomState(int(ctx.seed)).permutation(len(probs))]
     mean, std = inception_score(probs, splits=min(splits, len(images)))
     return {
         "inception_score": mean,

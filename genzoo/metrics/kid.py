@@ -24,7 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images, resolve_extractor_name
+from genzoo.metrics.fid import (
+    DEFAULT_EXTRACTOR,
+    evaluation_images,
+    reference_features,
+    resolve_extractor_name,
+)
 from genzoo.metrics.mmd import mmd2, polynomial_kernel
 from genzoo.registry import register_metric
 
@@ -75,10 +80,9 @@ def kid_metric(
 ) -> dict[str, float | int | str]:
     """KID of ``n_samples`` samples against ``reference_split`` features (Bińkowski et al. 2018)."""
     images, source = evaluation_images(ctx, n_samples, baseline_split)
-    real = reference_images(ctx, reference_split, n_reference)
     extractor = resolve_extractor_name(ctx, extractor, images)
     f_gen = ctx.features(images, extractor)
-    f_ref = ctx.features(real, extractor)
+    f_ref = reference_features(ctx, reference_split, extractor, n_reference)
     mean, std = kid(f_ref, f_gen, n_subsets=n_subsets, subset_size=subset_size, seed=int(ctx.seed))
     return {
         "kid": mean,
@@ -86,10 +90,10 @@ def kid_metric(
         "n_samples": len(images),
         "source": source,
         "reference_split": reference_split,
-        "n_reference": len(real),
+        "n_reference": len(f_ref),
         "extractor": extractor,
         "feature_dim": int(f_gen.shape[1]),
         "n_subsets": n_subsets,
-        "subset_size": min(subset_size, len(images), len(real)),
+        "subset_size": min(subset_size, len(images), len(f_ref)),
         "kernel": "(x.y/d + 1)^3",
     }

@@ -185,4 +185,26 @@ def memorisation_metric(
     out["closest"] = ";".join(
         f"{i}:{pix['sample_index'][i, 0]}:{pix['sample_dist'][i, 0]:.4g}" for i in order
     )
+    run_dir = getattr(ctx, "run_dir", None)
+    if run_dir is not None and len(order):
+        out["picture"] = str(write_neighbour_picture(images, train, pix["sample_index"], order, run_dir))
     return out
+
+
+def write_neighbour_picture(
+    images: Any, train: Any, neighbours: Any, rows: Any, run_dir: Any, name: str = "nearest_neighbours.png"
+) -> Any:
+    """One row per chosen sample: the sample, then its nearest training images (pixel L2), left to right."""
+    from pathlib import Path
+
+    import torch
+
+    from genzoo.images import save_grid
+
+    tiles = []
+    for i in rows:
+        tiles.append(torch.as_tensor(images[i]))
+        tiles.extend(torch.as_tensor(train[j]) for j in neighbours[i])
+    path = Path(run_dir) / name
+    save_grid(torch.stack(tiles).float(), path, nrow=1 + neighbours.shape[1])
+    return path

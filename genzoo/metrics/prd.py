@@ -20,7 +20,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images, resolve_extractor_name
+from genzoo.metrics.fid import (
+    DEFAULT_EXTRACTOR,
+    evaluation_images,
+    reference_features,
+    resolve_extractor_name,
+)
 from genzoo.registry import register_metric
 
 __all__ = ["knn_radii", "manifold_coverage", "precision_recall", "squared_distances"]
@@ -93,10 +98,9 @@ def precision_recall_metric(
     The paper uses equal numbers of real and generated images (50k for FFHQ); the defaults use 10k.
     """
     images, source = evaluation_images(ctx, n_samples, baseline_split)
-    real = reference_images(ctx, reference_split, n_reference)
     extractor = resolve_extractor_name(ctx, extractor, images)
     f_gen = ctx.features(images, extractor)
-    f_ref = ctx.features(real, extractor)
+    f_ref = reference_features(ctx, reference_split, extractor, n_reference)
     precision, recall = precision_recall(f_ref, f_gen, k=k)
     return {
         "precision": precision,
@@ -104,7 +108,7 @@ def precision_recall_metric(
         "n_samples": len(images),
         "source": source,
         "reference_split": reference_split,
-        "n_reference": len(real),
+        "n_reference": len(f_ref),
         "extractor": extractor,
         "feature_dim": int(f_gen.shape[1]),
         "k": k,

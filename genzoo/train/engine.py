@@ -174,6 +174,7 @@ class Trainer:
         self.step = 0
         self.recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=200))
         self.last_checkpoint: int | None = None
+        self._flag_windows: dict[str, int] = {}
         self._tb: Any = None
 
     # -- periodic work ------------------------------------------------------------------------------
@@ -318,6 +319,21 @@ class Trainer:
                 )
         history.append(value)
 
+    def _check_flags(self, window_means: dict[str, float], step: int) -> None:
+        """Stop when a model-reported ``*diverged`` flag stays up (e.g. a collapsed GAN)."""
+        patience = self.train_cfg.divergence_patience
+        for key, value in window_means.items():
+            if not key.endswith("diverged"):
+                continue
+            count = self._flag_windows.get(key, 0) + 1 if value >= 0.9 else 0
+            self._flag_windows[key] = count
+            if patience and count >= patience:
+                last = f"; the last good checkpoint (step {self.last_checkpoint}) is kept" if self.last_checkpoint else ""
+                raise TrainingDiverged(
+                    f"{key} was raised in {count} log windows in a row up to step {step}: the model reports "
+                    f"divergence or collapse{last}. See the model's docs for stabilisers (e.g. label smoothing)."
+                )
+
     # -- the loop -----------------------------------------------------------------------------------
     def fit(self) -> Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -358,6 +374,7 @@ class Trainer:
                                "images_per_s": rate, **rec})
                     bar.set_postfix({k: f"{v:.4g}" for k, v in list(rec.items())[:3]})
                     window.clear()
+                    self._check_flags(rec, done)
                 bar.update(1)
                 if self._every(self.train_cfg.eval_every, done):
                     self._evaluate(done)

@@ -107,3 +107,24 @@ def test_classifier_extractor_and_its_version_in_the_key(tmp_path: Path) -> None
     F.clear_loaded()
     F.cached_features("digits", "valid", "classifier:digits")
     assert len(list((tmp_path / "cache" / "features").glob("digits-valid-classifier_digits-*"))) == 2
+
+
+def test_eval_context_reference_features_are_cached_and_match(tmp_path, monkeypatch) -> None:
+    """EvalContext.reference_features = features of the same reference images, computed once."""
+    import torch
+
+    from genzoo.evaluation import EvalContext
+    from genzoo.metrics import features as F
+    from genzoo.metrics.fid import reference_images
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    C.train_reference_classifier("digits", epochs=1, seed=0)
+    ctx = EvalContext(None, "digits")
+    calls = []
+    real_extract = F.extract_features
+    monkeypatch.setattr(F, "extract_features", lambda *a, **k: calls.append(1) or real_extract(*a, **k))
+    first = ctx.reference_features("train", "classifier:digits", n=100)
+    again = ctx.reference_features("train", "classifier:digits", n=100)
+    assert len(calls) == 1 and torch.equal(first, again)
+    direct = real_extract(reference_images(ctx, "train", 100), "classifier:digits")
+    torch.testing.assert_close(first, direct)

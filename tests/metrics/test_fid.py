@@ -90,6 +90,11 @@ def _context(real_baseline: bool = False):  # noqa: ANN202
         def class_probs(self, images: torch.Tensor, extractor: str) -> torch.Tensor:
             return torch.softmax(self.features(images, extractor)[:, :10], dim=1)
 
+        def reference_features(self, split: str, extractor: str, n: int | None = None) -> torch.Tensor:
+            from genzoo.metrics.fid import reference_images
+
+            return self.features(reference_images(self, split, n), extractor)
+
     g = torch.Generator().manual_seed(1)
     fake = (torch.rand(300, 1, 8, 8, generator=g) * 16).round() / 16
     return Ctx(model=None, data_name="digits", provided_samples=fake, real_baseline=real_baseline)

@@ -46,3 +46,22 @@ def test_matches_direct_kl() -> None:
 def test_rejects_non_distributions() -> None:
     with pytest.raises(ValueError):
         inception_score(np.ones((10, 3)), splits=2)
+
+
+
+def test_evaluator_shuffles_label_sorted_inputs() -> None:
+    """A real test split sorted by label: consecutive splits would each see one class and score ~1."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from genzoo.metrics.inception_score import inception_score_metric
+
+    k, per = 10, 100
+    sorted_probs = torch.from_numpy(np.repeat(np.eye(k), per, axis=0))
+    ctx = SimpleNamespace(real_baseline=False, seed=0, data_name=None,
+                          samples=lambda n: torch.zeros(n, 1, 8, 8),
+                          class_probs=lambda images, extractor: sorted_probs)
+    out = inception_score_metric(ctx, n_samples=k * per, splits=10, extractor="pixels")
+    assert out["inception_score"] > 9.0  # ~10: every part holds nearly all classes

@@ -70,3 +70,22 @@ def test_feature_space_is_reported_and_combined() -> None:
     assert res["feature"]["flags"][30:].all() and res["pixel"]["flags"][30:].all()
     assert res["flags"].sum() >= 5
     assert res["flags"][30:].all()
+
+
+def test_evaluator_flags_a_copying_model_and_draws_neighbours(tmp_path) -> None:
+    """End to end on digits: 'samples' that are training images are flagged; the picture is written."""
+    import torch
+    from PIL import Image
+
+    from genzoo.evaluation import EvalContext
+    from genzoo.metrics.memorisation import memorisation_metric
+
+    ctx = EvalContext(None, "digits", run_dir=tmp_path)
+    train = ctx.dataset("train").tensor()
+    fresh = ctx.dataset("valid").tensor()[:40]
+    ctx.provided_samples = torch.cat([train[:10], fresh])
+    out = memorisation_metric(ctx, n_samples=50, extractor=None, show=4, k=3)
+    assert out["n_flagged"] == 10
+    picture = Image.open(out["picture"])
+    # 4 rows of (sample + 3 neighbours), 8x8 digits upscaled 8x with 2-px padding
+    assert picture.size == (8 * (4 * 10 + 2), 8 * (4 * 10 + 2))

@@ -193,3 +193,21 @@ def test_max_minutes_stops_with_a_resumable_checkpoint(tmp_path: Path) -> None:
     assert run.step == 1 and ckpt.list_checkpoints(tmp_path / "r") == [1]
     again = genzoo.train(run_dir=tmp_path / "r", resume=True, overrides={"train.max_minutes": None})
     assert again.step == 50
+
+
+class _CollapsingModel(_NanModel):
+    """Reports the 'diverged' flag from step 6 on, as a collapsed GAN does."""
+
+    def training_step(self, batch: dict[str, Tensor], step: int, group: str) -> dict[str, Tensor]:
+        loss = (self.w * batch["x"].mean()) ** 2
+        return {"loss": loss, "diverged": torch.tensor(float(step >= 6))}
+
+
+def test_model_reported_collapse_stops_after_patience(tmp_path: Path) -> None:
+    if "test-collapse" not in MODELS.entries:
+        MODELS.add("test-collapse", _CollapsingModel)
+        _CollapsingModel.name = "test-collapse"
+    with pytest.raises(TrainingDiverged, match=r"diverged was raised in 3 log windows in a row up to step 12"):
+        genzoo.train("test-collapse", "digits", run_dir=tmp_path / "r", steps=30,
+                     overrides={**FAST, "train.checkpoint_every": 4})
+    assert ckpt.list_checkpoints(tmp_path / "r")[-1] == 8  # the collapsed state at step 12 is not saved
