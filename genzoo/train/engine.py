@@ -308,7 +308,7 @@ class Trainer:
     def _check_finite(self, name: str, loss: Tensor, step: int) -> None:
         value = float(loss.detach())
         history = self.recent[name]
-        last = f"; the last good checkpoint (step {self.last_checkpoint}) is kept" if self.last_checkpoint else ""
+        last = self._kept_note()
         if not math.isfinite(value):
             raise TrainingDiverged(f"{name} became {value} at step {step}{last}. Try a lower lr or grad_clip.")
         if len(history) >= 20:
@@ -319,6 +319,9 @@ class Trainer:
                 )
         history.append(value)
 
+    def _kept_note(self) -> str:
+        return f"; the last good checkpoint (step {self.last_checkpoint}) is kept" if self.last_checkpoint else ""
+
     def _check_flags(self, window_means: dict[str, float], step: int) -> None:
         """Stop when a model-reported ``*diverged`` flag stays up (e.g. a collapsed GAN)."""
         patience = self.train_cfg.divergence_patience
@@ -328,7 +331,7 @@ class Trainer:
             count = self._flag_windows.get(key, 0) + 1 if value >= 0.9 else 0
             self._flag_windows[key] = count
             if patience and count >= patience:
-                last = f"; the last good checkpoint (step {self.last_checkpoint}) is kept" if self.last_checkpoint else ""
+                last = self._kept_note()
                 raise TrainingDiverged(
                     f"{key} was raised in {count} log windows in a row up to step {step}: the model reports "
                     f"divergence or collapse{last}. See the model's docs for stabilisers (e.g. label smoothing)."
