@@ -1,0 +1,108 @@
+"""The data contract: every dataset is an in-memory :class:`ImageData` of discrete images.
+
+Images are kept as integer codes ``0..raw_levels-1`` (uint8) and handed out as float tensors in
+``[0, 1]``; see :class:`genzoo.models.base.GenerativeModel` for the full batch contract. Every dataset
+has the splits ``train``, ``valid``, ``test`` and ``trainval`` (train + valid); each reader documents
+how it carves them out of the files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from genzoo.models.base import Batch, DataInfo
+
+SPLITS = ("train", "valid", "test", "trainval")
+DATA_DIR_ENV = "GENZOO_DATA_DIR"
+
+
+class DataFileError(ValueError):
+    """A data file that is missing, truncated, corrupt or fails its checksum. Names the file."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
+    """``data_dir`` if given, else ``$GENZOO_DATA_DIR``, else ``./data``."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    return Path(os.environ.get(DATA_DIR_ENV, "data")).expanduser()
+
+
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+    return split
+
+
+@dataclass
+class ImageData:
+    """One split of a dataset, in memory.
+
+    ``codes`` are uint8 ``(N, C, H, W)`` (video ``(N, T, C, H, W)``) with values ``0..raw_levels-1``;
+    ``labels`` int64 ``(N,)`` or ``None``. With ``binarize="dynamic"`` every batch is a fresh
+    Bernoulli draw with probability ``code / (raw_levels - 1)`` (Salakhutdinov & Murray 2008), so
+    ``info.levels == 2`` while ``raw_levels == 256``.
+    """
+
+    name: str
+    split: str
+    codes: Tensor
+    labels: Tensor | None
+    info: DataInfo
+    raw_levels: int
+    binarize: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.binarize not in (None, "dynamic"):
+            raise ValueError(f"binarize must be None or 'dynamic', got {self.binarize!r}")
+        if self.labels is not None and len(self.labels) != len(self.codes):
+            raise ValueError(f"{len(self.codes)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def to_float(self, codes: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        x = codes.float() / (self.raw_levels - 1)
+        if self.binarize == "dynamic":
+            x = torch.bernoulli(x, generator=generator)
+        return x
+
+    def batch(self, index: Tensor, generator: torch.Generator | None = None) -> Batch:
+        out: Batch = {"x": self.to_float(self.codes[index], generator)}
+        if self.labels is not None:
+            out["y"] = self.labels[index]
+        return out
+
+    def tensor(self, seed: int = 0) -> Tensor:
+        """All images as floats in [0, 1]; a dynamic binarization is drawn once with ``seed``."""
+        g = torch.Generator().manual_seed(seed)
+        return self.to_float(self.codes, g)
+
+    def batches(
+        self, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False
+    ) -> Iterator[Batch]:
+        """Iterate over the split once. Deterministic for a seed."""
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self), generator=g) if shuffle else torch.arange(len(self))
+        stop = len(self) - (len(self) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            yield self.batch(order[start : start + batch_size], g)
+
+    def subset(self, index: Tensor | slice) -> ImageData:
+        labels = None if self.labels is None else self.labels[index]
+        return ImageData(
+            self.name, self.split, self.codes[index], labels, self.info, self.raw_levels,
+            self.binarize, dict(self.options),
+        )
