@@ -21,7 +21,7 @@ Models are built from the named configs ``<model>-binarized-mnist`` (1x28x28, 2 
 * ``train``: ``genzoo.train`` on binarized MNIST for ``--steps`` steps, then ``genzoo.evaluate`` of the
   exact test NLL on the 10,000 test images. The same row comes from the CLI:
   ``genzoo train nade --config nade-binarized-mnist --data-dir DIR --steps N`` then
-  ``genzoo eval RUN_DIR --metrics nll``.
+  ``genzoo eval RUN_DIR --metric nll``.
 
 Results are appended as JSON lines to ``--out`` (default benchmarks/results/autoregressive.jsonl).
 """

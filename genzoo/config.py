@@ -160,7 +160,7 @@ def model_config(model_cls: type, section: dict[str, Any]) -> Any:
 
 
 def save_yaml(doc: dict[str, Any], path: Path) -> None:
-    from genzoo.train.checkpoint import atomic_write_bytes
+    from genzoo.fileio import atomic_write_bytes
 
     atomic_write_bytes(path, yaml.safe_dump(doc, sort_keys=False).encode())
 

@@ -45,7 +45,7 @@ def default_scale(images: Tensor) -> int:
 
 def save_grid(images: Tensor, path: str | os.PathLike[str], nrow: int | None = None, scale: int | None = None) -> None:
     """Write a grid of ``(N, C, H, W)`` images in [0, 1] as a PNG (atomically)."""
-    from genzoo.train.checkpoint import atomic_write_bytes
+    from genzoo.fileio import atomic_write_bytes
 
     img = grid_image(images, nrow, default_scale(images) if scale is None else scale)
     buf = BytesIO()

@@ -49,6 +49,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
+from genzoo.fileio import atomic_write_bytes
+
 #: bump when the architecture or the training recipe changes: old files are then not picked up
 CLASSIFIER_VERSION = 2
 FORMAT = f"genzoo-reference-classifier-{CLASSIFIER_VERSION}"
@@ -89,20 +91,6 @@ def classifier_path(dataset: str, cache_dir: str | os.PathLike[str] | None = Non
     """Where the weights of ``dataset``'s reference classifier live (``cache_dir`` overrides the cache)."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else cache_root() / "classifiers"
     return root / f"{classifier_name(dataset)}-v{CLASSIFIER_VERSION}.safetensors"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, fsync, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class ReferenceClassifier(nn.Module):
@@ -346,9 +334,9 @@ def train_reference_classifier(
     }
     path = classifier_path(name, out_dir)
     data = _weights_bytes(model, facts)
-    atomic_write(path, data)
+    atomic_write_bytes(path, data)
     record = {**facts, "weights": path.name, "sha256": hashlib.sha256(data).hexdigest()}
-    atomic_write(path.with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
+    atomic_write_bytes(path.with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
     if verbose:
         print(f"[classifier {name}] test accuracy {facts['test_accuracy']:.4f}; saved {path}")
     return path

@@ -42,7 +42,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor
 
-from genzoo.metrics.classifier import atomic_write, cache_root
+from genzoo.fileio import atomic_write_bytes
+from genzoo.metrics.classifier import cache_root
 
 CACHE_FORMAT = "genzoo-features-1"
 
@@ -290,5 +291,5 @@ def cached_features(
         "limit": str(limit),
         "n": str(len(feats)),
     }
-    atomic_write(path, st_save({"features": feats}, metadata=meta))
+    atomic_write_bytes(path, st_save({"features": feats}, metadata=meta))
     return feats

@@ -30,6 +30,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from genzoo.fileio import atomic_write_bytes
 from genzoo.report.plots import line_chart
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
@@ -483,11 +484,5 @@ def write_report(
     """Write the self-contained HTML report of ``run_dir`` (default ``run_dir/report.html``)."""
     page = render_report(run_dir, title)
     path = Path(out) if out is not None else Path(run_dir) / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, page.encode("utf-8"))
     return path

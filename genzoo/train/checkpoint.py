@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +24,14 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from genzoo.fileio import atomic_write_bytes  # noqa: F401  (re-exported: checkpoint.atomic_write_bytes)
+
 FORMAT = "genzoo-checkpoint-1"
 _STEP_RE = re.compile(r"^state-(\d+)\.pt$")
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or belongs to another model."""
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file + fsync + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def weights_bytes(model: nn.Module, metadata: dict[str, str]) -> bytes:
