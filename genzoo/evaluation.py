@@ -174,7 +174,8 @@ def nll_metric(
         data = data.subset(torch.linspace(0, len(data) - 1, int(subset)).round().long())
     out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=True)
     out["protocol"] = {"split": split, "images": len(data), "of": len(ctx.dataset(split)),
-                       "importance_samples": k, "data": ctx.data_name, **ctx.data_options}
+                       "importance_samples": None if model.has_exact_likelihood() else k,
+                       "data": ctx.data_name, **ctx.data_options}
     return out
 
 
