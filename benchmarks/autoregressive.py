@@ -5,6 +5,7 @@
     PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py train --model nade --steps 200
     PYTHONPATH=. .venv/bin/python benchmarks/autoregressive.py train --model pixelcnn --steps 250
         [--set train.lr=0.003]   (config overrides, as genzoo train --set)
+        [--data dynamic-mnist]   (MNIST binarized afresh per batch; test split binarized once, seed 0)
 
 Models are built from the named configs ``<model>-binarized-mnist`` (1x28x28, 2 levels), i.e. what
 ``genzoo train MODEL --config <model>-binarized-mnist`` trains. Everything runs single-threaded
@@ -165,10 +166,13 @@ def bench_train(args: argparse.Namespace) -> None:
 
     name = args.model
     tag = "".join("-" + o.split("=", 1)[0].split(".")[-1] + o.split("=", 1)[1] for o in args.set)
-    run_dir = Path(args.run_root) / f"{name}-binarized-mnist-{args.steps}steps{tag}"
+    run_dir = Path(args.run_root) / f"{name}-{args.data}-{args.steps}steps{tag}"
     from genzoo.config import parse_override
 
-    overrides = {"train.progress": False, "train.log_every": 25, **dict(parse_override(o) for o in args.set)}
+    overrides = {
+        "train.progress": False, "train.log_every": 25, "data.name": args.data,
+        **dict(parse_override(o) for o in args.set),
+    }
     t0 = time.perf_counter()
     run = genzoo.train(
         config=f"{name}-binarized-mnist",
@@ -189,6 +193,8 @@ def bench_train(args: argparse.Namespace) -> None:
         "part": "train",
         "model": name,
         "config": f"{name}-binarized-mnist",
+        "data": args.data,
+        "binarization": "dynamic" if args.data == "dynamic-mnist" else "fixed",
         "model_config": cfg["model"],
         "steps": args.steps,
         "batch_size": cfg["train"]["batch_size"],
@@ -221,6 +227,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (train)")
+    p.add_argument(
+        "--data", default="binarized-mnist", choices=["binarized-mnist", "dynamic-mnist"],
+        help="train: the fixed binarization (Larochelle & Murray) or MNIST binarized afresh per batch",
+    )
     p.add_argument(
         "--data-dir", default=os.environ.get("GENZOO_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
     )

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.models.base import Batch, DataInfo, GenerativeModel
-from genzoo.nn.discrete import discrete_log_prob, sample_from_uniforms
+from genzoo.nn.discrete import discrete_log_prob
 from genzoo.registry import register_model
 
 
@@ -111,20 +111,25 @@ class NADE(GenerativeModel):
             raise ValueError("NADE is unconditional; condition must be None")
         dev = self.device
         u = torch.rand(n, self.D, generator=generator, device=generator.device if generator else dev).to(dev)
-        x = torch.zeros(n, self.D, device=dev)
+        # inverse CDF for a Bernoulli: x_d = 1 iff u_d < sigmoid(l_d) iff l_d > logit(u_d); the thresholds
+        # are computed once, so each step compares logits instead of applying a sigmoid
+        thresholds = torch.logit(u).t().contiguous()  # (D, n): row d for pixel d
+        x = torch.zeros(self.D, n, device=dev)  # pixel-major, so x[d] is contiguous
         if method == "fast":
             a = self.c.expand(n, self.H).clone()  # running pre-activation c + W[:, <d] x_<d (Eq. 4)
             w_rows = self.W.t().contiguous()  # row d = W[:, d]
-            for d in range(self.D):
-                logit = torch.mv(torch.sigmoid(a), self.V[d]) + self.b[d]
-                xd = sample_from_uniforms(logit, u[:, d], 2)
-                x[:, d] = xd
-                a.addr_(xd, w_rows[d])  # a += x_d W[:, d]
+            h = torch.empty_like(a)
+            logit = torch.empty(n, device=dev)
+            for d in range(self.D):  # a handful of in-place ops per pixel: the loop is overhead-bound
+                torch.sigmoid(a, out=h)
+                torch.mv(h, self.V[d], out=logit)
+                torch.gt(logit.add_(self.b[d]), thresholds[d], out=x[d])
+                a.addr_(x[d], w_rows[d])  # a += x_d W[:, d]
         elif method == "naive":
             for d in range(self.D):
-                a = self.c + x[:, :d] @ self.W[:, :d].t()  # recomputed from scratch: O(dH)
+                a = self.c + x[:d].t() @ self.W[:, :d].t()  # recomputed from scratch: O(dH)
                 logit = F.linear(torch.sigmoid(a), self.V[d : d + 1], self.b[d : d + 1]).squeeze(1)
-                x[:, d] = sample_from_uniforms(logit, u[:, d], 2)
+                x[d] = (logit > thresholds[d]).to(x.dtype)
         else:
             raise ValueError(f"method must be 'fast' or 'naive', got {method!r}")
-        return x.reshape(n, *self.data_info.shape)
+        return x.t().reshape(n, *self.data_info.shape)
