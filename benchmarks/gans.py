@@ -152,6 +152,12 @@ def run_one(a: argparse.Namespace, model: str) -> dict[str, Any]:
     return result
 
 
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
 def fmt(v: Any, digits: int = 1) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
@@ -166,8 +172,8 @@ def render(results: list[dict[str, Any]], path: Path, command: str) -> None:
         "",
         f"Command(s): `{command}`",
         "",
-        "Hardware: 2-core CPU shared with ~7 other jobs, 1 torch thread per run; torch CPU.",
-        "Each model: its named config `<model>-mnist` (Adam lr 2e-4, beta1 0.5), trained for a fixed",
+        f"Hardware: 2-core CPU shared with other jobs, 1 torch thread per run; torch {_torch_version()}.",
+        "Each model: its named config `<model>-mnist` (optimiser: see the config file), trained for a fixed",
         "wall-clock budget, so a fraction of an epoch to a few epochs — far from the papers' training",
         "lengths; read the metrics as a check of the pipeline, not as reproductions.",
         "",

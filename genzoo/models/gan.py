@@ -71,6 +71,8 @@ class AdversarialModel(GenerativeModel):
         if config.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {NOISE_KINDS}, got {config.noise!r}")
         check_loss_kind(config.loss)
+        if not float(getattr(config, "noise_scale", 1.0)) > 0:
+            raise ValueError(f"noise_scale must be > 0, got {config.noise_scale}")
         if config.k < 1:
             raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {config.k}")
         if not 0.0 < config.real_label <= 1.0:
@@ -85,12 +87,19 @@ class AdversarialModel(GenerativeModel):
     # ----- data range ------------------------------------------------------------------------------
     def to_net(self, x: Tensor) -> Tensor:
         """Data in [0, 1] -> the networks' pixel range."""
-        return x * 2.0 - 1.0 if self.pixel_range == "pm1" else x
+        if self.pixel_range == "pm1":
+            return x * 2.0 - 1.0
+        m = float(getattr(self.config, "data_margin", 0.0))
+        return x * (1.0 - 2.0 * m) + m if m else x
 
     def from_net(self, x: Tensor) -> Tensor:
         """The networks' pixel range -> [0, 1] (clamped)."""
         if self.pixel_range == "pm1":
             x = (x + 1.0) * 0.5
+        else:
+            m = float(getattr(self.config, "data_margin", 0.0))
+            if m:
+                x = (x - m) / (1.0 - 2.0 * m)
         return x.clamp(0.0, 1.0)
 
     # ----- to be implemented by subclasses ---------------------------------------------------------
@@ -103,13 +112,15 @@ class AdversarialModel(GenerativeModel):
 
     # ----- latent interface ------------------------------------------------------------------------
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` draws of the noise prior: U(-1, 1)^d (``noise: uniform``) or N(0, I) (``gaussian``)."""
+        """``n`` draws of the noise prior: U(-1, 1)^d (``noise: uniform``) or N(0, I) (``gaussian``),
+        times ``noise_scale`` where the config has one (MLP GANs)."""
         dev = generator.device if generator is not None else self.device
         if self.config.noise == "uniform":
             z = torch.rand(n, self.latent_dim, generator=generator, device=dev) * 2.0 - 1.0
         else:
             z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
-        return z.to(self.device)
+        scale = float(getattr(self.config, "noise_scale", 1.0))
+        return (z * scale if scale != 1.0 else z).to(self.device)
 
     def decode(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         """Latents ``(N, latent_dim)`` (+ labels ``(N,)`` for conditional models) -> images in [0, 1]."""
@@ -162,8 +173,12 @@ class AdversarialModel(GenerativeModel):
             raise ValueError(f"{self.name} is conditional and needs labels (batch['y'])")
         return batch["y"].to(self.device)
 
+    def _before_step(self, x: Tensor) -> None:
+        """Hook run at the start of every training step (data-dependent init, weight constraints)."""
+
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         x = batch["x"].to(self.device)
+        self._before_step(x)
         n = len(x)
         labels = batch.get("y")
         labels = labels.to(self.device) if labels is not None else None
@@ -247,21 +262,104 @@ def _activation(name: str) -> nn.Module:
     raise ValueError(f"activation must be relu or sigmoid, got {name!r}")
 
 
-def init_generator_(module: nn.Module, kind: str) -> None:
-    """``kind="default"``: PyTorch's default init (small uniform weights, close to the ``irange 0.05``
-    uniform init of the original code); ``"he"``: He-normal weights (fan-in, ReLU gain) and zero
-    biases for every linear layer. With the default init the 1200-unit ReLU generator starts almost
-    constant in ``z`` (per-pixel spread across ``z`` ~ 5% of the data's); He init spreads the samples
-    but saturates the sigmoid output — neither avoided mode collapse in short Adam runs on MNIST
-    (benchmarks/results/gans.md)."""
+INIT_KINDS = ("default", "he", "uniform")
+OUT_BIAS_KINDS = ("zero", "marginals")
+
+
+def init_linear_(module: nn.Module, kind: str, irange: float = 0.05, what: str = "g_init") -> None:
+    """Initialise every ``nn.Linear`` in ``module`` (``what`` names the config field in errors).
+
+    ``"default"``: PyTorch's init (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` weights and biases);
+    ``"he"``: He-normal weights (fan-in, ReLU gain), zero biases; ``"uniform"``: weights
+    ``U(-irange, irange)`` and zero biases, the ``irange`` init of pylearn2 used by the released code
+    of Goodfellow et al. 2014 (``irange`` 0.05 in the generator, 0.005 in the maxout discriminator).
+    """
+    if kind not in INIT_KINDS:
+        raise ValueError(f"{what} must be one of {INIT_KINDS}, got {kind!r}")
+    if kind == "uniform" and not irange > 0:
+        raise ValueError(f"the irange of {what}=uniform must be > 0, got {irange}")
     if kind == "default":
         return
-    if kind != "he":
-        raise ValueError(f"g_init must be he or default, got {kind!r}")
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if kind == "he":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.uniform_(m.weight, -irange, irange)
             nn.init.zeros_(m.bias)
+
+
+def init_generator_(module: nn.Module, kind: str, irange: float = 0.05) -> None:
+    """``kind="default"``: PyTorch's default init; ``"he"``: He-normal weights and zero biases;
+    ``"uniform"``: ``U(-irange, irange)`` weights and zero biases (the released code's ``irange 0.05``).
+    With the default init the 1200-unit ReLU generator starts almost constant in ``z`` (per-pixel
+    spread across ``z`` ~ 5% of the data's); He init spreads the samples but saturates the sigmoid
+    output (benchmarks/results/gans.md)."""
+    init_linear_(module, kind, irange, "g_init")
+
+
+def max_norm_(module: nn.Module, bound: float) -> None:
+    """Max-norm weight constraint as a projection (Srebro & Shraibman 2005; Hinton et al. 2012;
+    pylearn2's ``max_col_norm``, used with maxout + dropout by Goodfellow et al. 2013): the weight
+    vector of every unit (a row of an ``nn.Linear`` weight; a column of pylearn2's ``W``) whose L2 norm
+    exceeds ``bound`` is rescaled to norm ``bound``. Biases are left alone. In place, no gradient."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                norms = m.weight.norm(dim=1, keepdim=True)
+                m.weight.mul_(norms.clamp(min=bound).reciprocal().mul_(bound))
+
+
+class _MLPGAN(AdversarialModel):
+    """Options shared by the MLP GANs of Goodfellow et al. 2014 and Mirza & Osindero 2014.
+
+    * ``g_init`` / ``g_irange`` and ``d_init`` / ``d_irange``: see :func:`init_linear_`;
+    * ``g_out_bias: marginals``: the generator's sigmoid output bias starts at the logit of the data's
+      mean pixel values (pylearn2's ``init_sigmoid_bias_from_marginals`` in the released code), so the
+      first samples look like the mean digit instead of uniform grey. The data is not known when the
+      model is built, so the bias is set from the first training minibatch (smoothed:
+      ``(sum + 1) / (n + 2)`` per pixel) in the first training step; a flag buffer records that this
+      happened, so resuming from a checkpoint does not redo it;
+    * ``d_max_norm > 0``: max-norm projection of the discriminator's weights (:func:`max_norm_`)
+      at the start of every training step, i.e. after every optimiser update before the weights are
+      used again, and when the model is switched to eval mode (so a trained model satisfies it);
+    * ``noise_scale``: the prior is ``U(-s, s)`` / ``N(0, s^2)``; the released code's uniform noise is
+      ``U(-sqrt 3, sqrt 3)`` (unit variance);
+    * ``data_margin = m``: real images are shown to D as ``m + (1 - 2m) x``, and the generator's
+      sigmoid output ``y`` is read back as ``(y - m) / (1 - 2m)`` clamped to [0, 1]. Not in the papers:
+      without it D can always separate MNIST's exact-zero background from any sigmoid output, G's
+      output logits run off to -inf (saturated, no gradient) and G collapses (benchmarks/results/gans.md).
+    """
+
+    def _init_mlp_options(self, config: Any) -> None:
+        if not 0.0 <= config.data_margin < 0.5:
+            raise ValueError(f"data_margin must be in [0, 0.5), got {config.data_margin}")
+        if config.g_out_bias not in OUT_BIAS_KINDS:
+            raise ValueError(f"g_out_bias must be one of {OUT_BIAS_KINDS}, got {config.g_out_bias!r}")
+        if config.d_max_norm < 0:
+            raise ValueError(f"d_max_norm must be >= 0 (0 = off), got {config.d_max_norm}")
+        init_linear_(self.discriminator, config.d_init, config.d_irange, "d_init")
+        if config.g_out_bias == "marginals":
+            self.register_buffer("out_bias_pending", torch.ones((), dtype=torch.uint8))
+        if config.d_max_norm > 0:
+            max_norm_(self.discriminator, config.d_max_norm)
+
+    def _output_layer(self) -> nn.Linear:
+        raise NotImplementedError
+
+    def _before_step(self, x: Tensor) -> None:
+        if self.config.g_out_bias == "marginals" and int(self.out_bias_pending):
+            with torch.no_grad():
+                p = self.to_net((x.flatten(1).sum(0) + 1.0) / (len(x) + 2.0))
+                self._output_layer().bias.copy_(torch.log(p) - torch.log1p(-p))
+                self.out_bias_pending.zero_()
+        if self.config.d_max_norm > 0:
+            max_norm_(self.discriminator, self.config.d_max_norm)
+
+    def train(self, mode: bool = True) -> _MLPGAN:
+        if not mode and self.config.d_max_norm > 0:
+            max_norm_(self.discriminator, self.config.d_max_norm)
+        return super().train(mode)
 
 
 def _maxout_stack(in_features: int, units: list[int], pieces: int, dropout: float) -> nn.Sequential:
@@ -279,7 +377,15 @@ class GANConfig:
     noise: str = "uniform"  # uniform U(-1,1) | gaussian N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [1200, 1200])
     g_activation: str = "relu"  # relu | sigmoid (the paper mixes both)
-    g_init: str = "default"  # default (PyTorch's) | he; see init_generator_
+    g_init: str = "default"  # default (PyTorch's) | he | uniform; see init_linear_
+    g_irange: float = 0.05  # weights U(-g_irange, g_irange) when g_init = uniform
+    g_out_bias: str = "zero"  # zero | marginals (logit of the data's mean pixels); see _MLPGAN
+    d_init: str = "default"  # default | he | uniform
+    d_irange: float = 0.005  # weights U(-d_irange, d_irange) when d_init = uniform
+    d_max_norm: float = 0.0  # > 0: max-norm projection of D's weight rows after every update
+    noise_scale: float = 1.0  # z ~ U(-s, s) or N(0, s^2); sqrt(3) = unit-variance uniform
+    data_margin: float = 0.0  # m > 0: D sees real pixels in [m, 1 - m], reachable by G's sigmoid;
+    #                           samples are mapped back by (y - m) / (1 - 2m), clamped to [0, 1]
     d_units: list[int] = field(default_factory=lambda: [240, 240])
     d_pieces: int = 5
     d_input_dropout: float = 0.2
@@ -292,7 +398,7 @@ class GANConfig:
 
 
 @register_model("gan")
-class GAN(AdversarialModel):
+class GAN(_MLPGAN):
     """Generative adversarial nets (Goodfellow et al., NeurIPS 2014): minimax game of Eq. 1.
 
     The paper's MNIST networks: an MLP generator (noise -> rectifier/sigmoid hidden layers -> sigmoid
@@ -300,9 +406,15 @@ class GAN(AdversarialModel):
     discriminator with dropout (two 240-unit, 5-piece maxout layers; dropout 0.2 on the input, 0.5 on
     hidden units; sigmoid output). Algorithm 1: ``k`` discriminator steps per generator step (here via
     :meth:`update_schedule`, a fresh minibatch per step); generator loss non-saturating by default
-    (Sec. 3), ``loss: minimax`` for Eq. 1 as written. The max-norm weight constraints of the
-    original code are not reproduced (see :func:`init_generator_` and the benchmark notes on mode
-    collapse). Images stay in [0, 1] (sigmoid output), no rescaling.
+    (Sec. 3), ``loss: minimax`` for Eq. 1 as written. Images are in [0, 1] (sigmoid output).
+
+    Options of the released code (config ``gan-mnist`` uses them; the dataclass defaults keep the
+    earlier behaviour): ``g_init / d_init: uniform`` (pylearn2's ``irange`` init), ``g_out_bias:
+    marginals``, ``noise_scale: sqrt(3)`` (its unit-variance uniform noise), ``d_max_norm``
+    (pylearn2's ``max_col_norm``; used in the TFD/CIFAR configs, not MNIST's); see :class:`_MLPGAN`.
+    ``data_margin`` (not in the paper) shows D real pixels in ``[m, 1 - m]``: MNIST is mostly exact
+    zeros, which a sigmoid reaches only at logit -inf, and chasing them saturates G's output and
+    collapses it (benchmarks/results/gans.md).
     """
 
     Config = GANConfig
@@ -319,7 +431,7 @@ class GAN(AdversarialModel):
             width = h
         g_layers += [nn.Linear(width, d), nn.Sigmoid()]
         self.generator = nn.Sequential(*g_layers)
-        init_generator_(self.generator, config.g_init)
+        init_generator_(self.generator, config.g_init, config.g_irange)
         units = list(config.d_units)
         self.discriminator = nn.Sequential(
             nn.Flatten(),
@@ -327,6 +439,10 @@ class GAN(AdversarialModel):
             _maxout_stack(d, units, config.d_pieces, config.d_dropout),
             nn.Linear(units[-1] if units else d, 1),
         )
+        self._init_mlp_options(config)
+
+    def _output_layer(self) -> nn.Linear:
+        return self.generator[-2]
 
     def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.generator(z).view(len(z), *self.data_info.shape)
@@ -344,7 +460,14 @@ class CGANConfig:
     g_y_hidden: int = 1000  # y -> ReLU 1000
     g_joint_hidden: int = 1200  # [z, y] -> ReLU 1200 -> sigmoid pixels
     g_dropout: float = 0.5
-    g_init: str = "default"  # default | he; see init_generator_
+    g_init: str = "default"  # default | he | uniform; see init_linear_
+    g_irange: float = 0.05
+    g_out_bias: str = "zero"  # zero | marginals
+    d_init: str = "default"  # default | he | uniform
+    d_irange: float = 0.005
+    d_max_norm: float = 0.0  # > 0: max-norm projection of D's weight rows after every update
+    noise_scale: float = 1.0
+    data_margin: float = 0.0
     d_x_units: int = 240  # x -> maxout 240 x 5
     d_y_units: int = 50  # y -> maxout 50 x 5
     d_pieces: int = 5
@@ -391,7 +514,7 @@ class _CGANDiscriminator(nn.Module):
 
 
 @register_model("cgan")
-class CGAN(AdversarialModel):
+class CGAN(_MLPGAN):
     """Conditional GAN (Mirza & Osindero 2014): Eq. 2, the GAN game with ``y`` fed to G and D.
 
     ``min_G max_D E_x[log D(x|y)] + E_z[log(1 - D(G(z|y)|y))]``. The paper's MNIST setup (Sec. 4.1):
@@ -400,6 +523,9 @@ class CGAN(AdversarialModel):
     a 240-unit, 5-piece maxout layer and ``y`` to a 50-unit, 5-piece maxout layer, joins them in a
     240-unit, 4-piece maxout layer, then a sigmoid output; dropout 0.5 in both. Generated samples in
     a discriminator step are conditioned on the minibatch's own labels. ``sample(n, condition=labels)``.
+    The options of :class:`_MLPGAN` apply; keep G's label path at the scale of its noise path (PyTorch's
+    default init does; the released GAN code's ``irange 0.05`` makes the label 24x weaker at init and G
+    then ignores it, see ``cgan-mnist.yaml``).
     """
 
     Config = CGANConfig
@@ -411,8 +537,12 @@ class CGAN(AdversarialModel):
         if data_info.num_classes < 2:
             raise ValueError("cgan needs a labelled dataset (data_info.num_classes >= 2)")
         self.generator = _CGANGenerator(config, data_info.num_classes, data_info.dims)
-        init_generator_(self.generator, config.g_init)
+        init_generator_(self.generator, config.g_init, config.g_irange)
         self.discriminator = _CGANDiscriminator(config, data_info.num_classes, data_info.dims)
+        self._init_mlp_options(config)
+
+    def _output_layer(self) -> nn.Linear:
+        return self.generator.joint[-2]
 
     def _one_hot(self, labels: Tensor | None) -> Tensor:
         assert labels is not None

@@ -316,3 +316,139 @@ def test_generator_step_flags_a_discriminator_that_rejects_everything() -> None:
         model.discriminator[-1].bias.fill_(-50.0)  # D(anything) ~ e^-50
     out = model.training_step(batch, 0, "generator")
     assert float(out["diverged"]) == 1.0 and torch.isfinite(out["loss"])
+
+
+# ----- options of the released code / the collapse fix -------------------------------------------------
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_max_norm_projection_bounds_every_discriminator_unit_after_a_step(cls: type) -> None:
+    """``d_max_norm``: after an optimiser step that blows the weights up, the next training step (and
+    switching to eval) projects every unit's weight vector back to norm <= the bound; units already
+    inside the bound are left unchanged; negative bounds are rejected."""
+    torch.manual_seed(0)
+    info = DataInfo((1, 8, 8), 17, 3)
+    model = cls(cls.Config(latent_dim=8, d_max_norm=0.5), info)
+    linears = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Linear)]
+    assert all(float(m.weight.detach().norm(dim=1).max()) <= 0.5 + 1e-6 for m in linears)  # at build
+    opt = torch.optim.SGD(model.parameter_groups()["discriminator"], lr=100.0)
+    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    simulate_group_step(model, batch, 0, "discriminator")
+    opt.step()
+    assert max(float(m.weight.detach().norm(dim=1).max()) for m in linears) > 0.5  # the step broke the bound
+    with torch.no_grad():
+        linears[0].weight[0].mul_(1e-3)  # one unit well inside the bound
+    small = linears[0].weight[0].clone()
+    model.training_step(batch, 1, "generator")
+    for m in linears:
+        assert float(m.weight.detach().norm(dim=1).max()) <= 0.5 + 1e-5
+    assert torch.equal(linears[0].weight[0], small)
+    simulate_group_step(model, batch, 1, "discriminator")
+    opt.step()
+    model.eval()
+    assert all(float(m.weight.detach().norm(dim=1).max()) <= 0.5 + 1e-5 for m in linears)
+    with pytest.raises(ValueError, match="d_max_norm"):
+        cls(cls.Config(d_max_norm=-1.0), MNIST_INFO)
+
+
+def test_data_margin_maps_real_data_into_the_sigmoid_range_and_samples_back() -> None:
+    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], data_margin=0.1), DataInfo((1, 8, 8), 17))
+    x = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.allclose(model.to_net(x), torch.tensor([0.1, 0.5, 0.9]))
+    assert torch.allclose(model.from_net(model.to_net(x)), x)
+    assert torch.equal(model.from_net(torch.tensor([0.05, 0.95])), torch.tensor([0.0, 1.0]))  # clamped
+    seen = {}
+    hook = model.discriminator.register_forward_hook(lambda m, i, o: seen.setdefault("x", i[0].detach()))
+    model.training_step({"x": torch.zeros(4, 1, 8, 8)}, 0, "discriminator")  # real images come first
+    hook.remove()
+    assert torch.allclose(seen["x"], torch.full_like(seen["x"], 0.1))
+    s = model.sample(16)
+    assert float(s.min()) >= 0.0 and float(s.max()) <= 1.0
+    no_margin = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8]), DataInfo((1, 8, 8), 17))
+    assert torch.equal(no_margin.to_net(x), x)
+    with pytest.raises(ValueError, match="data_margin"):
+        GAN(GANConfig(data_margin=0.5), MNIST_INFO)
+
+
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_output_bias_from_marginals_is_set_once_and_survives_a_reload(cls: type) -> None:
+    torch.manual_seed(0)
+    info = DataInfo((1, 8, 8), 17, 3)
+    cfg = cls.Config(latent_dim=8, g_out_bias="marginals", data_margin=0.05)
+    model = cls(cfg, info)
+    x = (torch.rand(10, 1, 8, 8) > 0.7).float()
+    batch = {"x": x, "y": torch.arange(10) % 3}
+    model.training_step(batch, 0, "discriminator")
+    p = 0.05 + 0.9 * (x.flatten(1).sum(0) + 1) / 12
+    bias = model._output_layer().bias.detach().clone()
+    assert torch.allclose(bias, torch.log(p / (1 - p)), atol=1e-5)
+    model.training_step({"x": torch.ones(10, 1, 8, 8), "y": batch["y"]}, 1, "discriminator")
+    assert torch.equal(model._output_layer().bias, bias)  # only the first step sets it
+    fresh = cls(cfg, info)
+    fresh.load_state_dict(model.state_dict())  # the "done" flag is part of the weights
+    fresh.training_step({"x": torch.ones(10, 1, 8, 8), "y": batch["y"]}, 2, "discriminator")
+    assert torch.equal(fresh._output_layer().bias, bias)
+    with pytest.raises(ValueError, match="g_out_bias"):
+        cls(cls.Config(g_out_bias="mean"), MNIST_INFO)
+
+
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_uniform_init_and_noise_scale(cls: type) -> None:
+    torch.manual_seed(0)
+    model = cls(cls.Config(g_init="uniform", g_irange=0.05, d_init="uniform", d_irange=0.005,
+                           noise_scale=3**0.5), MNIST_INFO)
+    for net, r in ((model.generator, 0.05), (model.discriminator, 0.005)):
+        for m in net.modules():
+            if isinstance(m, torch.nn.Linear):
+                w = m.weight.detach().abs().max()
+                assert r >= float(w) > 0.9 * r
+                assert float(m.bias.detach().abs().max()) == 0.0
+    z = model.sample_latent(4000)
+    assert float(z.abs().max()) <= 3**0.5 and float(z.abs().max()) > 1.5
+    assert float(z.var()) == pytest.approx(1.0, rel=0.05)  # the released code's unit-variance noise
+    with pytest.raises(ValueError, match="d_init"):
+        cls(cls.Config(d_init="xavier"), MNIST_INFO)
+    with pytest.raises(ValueError, match="irange"):
+        cls(cls.Config(g_init="uniform", g_irange=0.0), MNIST_INFO)
+    with pytest.raises(ValueError, match="noise_scale"):
+        cls(cls.Config(noise_scale=0.0), MNIST_INFO)
+
+
+@pytest.mark.parametrize("name", ["gan-mnist", "cgan-mnist"])
+def test_named_configs_build_with_the_paper_optimiser(name: str) -> None:
+    from genzoo.config import resolve
+    from genzoo.train.engine import build_model, build_optimizer
+
+    cfg = resolve(config=name)
+    model = build_model(cfg, MNIST_INFO)
+    opts = {g: build_optimizer(ps, cfg.train, g) for g, ps in model.parameter_groups().items()}
+    assert all(isinstance(o, torch.optim.SGD) for o in opts.values())
+    assert opts["discriminator"].param_groups[0]["lr"] == pytest.approx(0.05)
+    assert opts["generator"].param_groups[0]["lr"] == pytest.approx(0.1)
+    assert opts["generator"].param_groups[0]["momentum"] == pytest.approx(0.5)
+    assert model.config.data_margin == pytest.approx(0.02) and model.config.g_out_bias == "marginals"
+
+
+def test_cgan_mnist_generator_hears_the_label_as_loudly_as_the_noise_at_init() -> None:
+    """The ``cgan-mnist`` collapse: with the released code's ``irange 0.05`` the one-hot label's part of
+    G's joint pre-activation varied ~24x less across samples than the noise's part, G started
+    label-blind and collapsed. The named config must keep the two within a small factor."""
+    from genzoo.config import resolve
+    from genzoo.train.engine import build_model
+
+    def label_to_noise_ratio(model: CGAN) -> float:
+        g = model.generator
+        with torch.no_grad():
+            z = model.sample_latent(2000)
+            y = torch.nn.functional.one_hot(torch.arange(2000) % 10, 10).float()
+            hz, hy = g.z_path(z), g.y_path(y)
+            w = g.joint[0].weight
+            from_z = hz @ w[:, : hz.shape[1]].t()
+            from_y = hy @ w[:, hz.shape[1] :].t()
+        return float(from_y.var(0).mean() / from_z.var(0).mean())
+
+    torch.manual_seed(0)
+    cfg = resolve(config="cgan-mnist")
+    named = build_model(cfg, MNIST_INFO).eval()
+    assert label_to_noise_ratio(named) > 0.25
+    torch.manual_seed(0)
+    code_init = CGAN(CGANConfig(g_init="uniform", g_irange=0.05, noise_scale=3**0.5, g_dropout=0.0), MNIST_INFO)
+    assert label_to_noise_ratio(code_init.eval()) < 0.1  # the failure this guards against
