@@ -16,4 +16,5 @@ if torch.distributed.is_initialized():
     gathered = [torch.zeros_like(run.model.logits) for _ in range(torch.distributed.get_world_size())]
     torch.distributed.all_gather(gathered, run.model.logits.detach().contiguous())
     assert all(torch.equal(gathered[0], g) for g in gathered), "processes disagree"
+    torch.distributed.barrier()  # neither rank tears down its gloo sockets while the other still reads
     torch.distributed.destroy_process_group()
