@@ -71,8 +71,6 @@ class AdversarialModel(GenerativeModel):
         if config.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {NOISE_KINDS}, got {config.noise!r}")
         check_loss_kind(config.loss)
-        if not float(getattr(config, "noise_scale", 1.0)) > 0:
-            raise ValueError(f"noise_scale must be > 0, got {config.noise_scale}")
         if config.k < 1:
             raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {config.k}")
         if not 0.0 < config.real_label <= 1.0:
@@ -87,19 +85,12 @@ class AdversarialModel(GenerativeModel):
     # ----- data range ------------------------------------------------------------------------------
     def to_net(self, x: Tensor) -> Tensor:
         """Data in [0, 1] -> the networks' pixel range."""
-        if self.pixel_range == "pm1":
-            return x * 2.0 - 1.0
-        m = float(getattr(self.config, "data_margin", 0.0))
-        return x * (1.0 - 2.0 * m) + m if m else x
+        return x * 2.0 - 1.0 if self.pixel_range == "pm1" else x
 
     def from_net(self, x: Tensor) -> Tensor:
         """The networks' pixel range -> [0, 1] (clamped)."""
         if self.pixel_range == "pm1":
             x = (x + 1.0) * 0.5
-        else:
-            m = float(getattr(self.config, "data_margin", 0.0))
-            if m:
-                x = (x - m) / (1.0 - 2.0 * m)
         return x.clamp(0.0, 1.0)
 
     # ----- to be implemented by subclasses ---------------------------------------------------------
@@ -112,15 +103,13 @@ class AdversarialModel(GenerativeModel):
 
     # ----- latent interface ------------------------------------------------------------------------
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` draws of the noise prior: U(-1, 1)^d (``noise: uniform``) or N(0, I) (``gaussian``),
-        times ``noise_scale`` where the config has one (MLP GANs)."""
+        """``n`` draws of the noise prior: U(-1, 1)^d (``noise: uniform``) or N(0, I) (``gaussian``)."""
         dev = generator.device if generator is not None else self.device
         if self.config.noise == "uniform":
             z = torch.rand(n, self.latent_dim, generator=generator, device=dev) * 2.0 - 1.0
         else:
             z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
-        scale = float(getattr(self.config, "noise_scale", 1.0))
-        return (z * scale if scale != 1.0 else z).to(self.device)
+        return z.to(self.device)
 
     def decode(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         """Latents ``(N, latent_dim)`` (+ labels ``(N,)`` for conditional models) -> images in [0, 1]."""
@@ -273,6 +262,9 @@ def init_linear_(module: nn.Module, kind: str, irange: float = 0.05, what: str =
     ``"he"``: He-normal weights (fan-in, ReLU gain), zero biases; ``"uniform"``: weights
     ``U(-irange, irange)`` and zero biases, the ``irange`` init of pylearn2 used by the released code
     of Goodfellow et al. 2014 (``irange`` 0.05 in the generator, 0.005 in the maxout discriminator).
+    For the 1200-unit ReLU generator: with the default init it starts almost constant in ``z``
+    (per-pixel spread across ``z`` ~ 5% of the data's); He init spreads the samples but saturates the
+    sigmoid output (benchmarks/results/gans.md).
     """
     if kind not in INIT_KINDS:
         raise ValueError(f"{what} must be one of {INIT_KINDS}, got {kind!r}")
@@ -287,15 +279,6 @@ def init_linear_(module: nn.Module, kind: str, irange: float = 0.05, what: str =
             else:
                 nn.init.uniform_(m.weight, -irange, irange)
             nn.init.zeros_(m.bias)
-
-
-def init_generator_(module: nn.Module, kind: str, irange: float = 0.05) -> None:
-    """``kind="default"``: PyTorch's default init; ``"he"``: He-normal weights and zero biases;
-    ``"uniform"``: ``U(-irange, irange)`` weights and zero biases (the released code's ``irange 0.05``).
-    With the default init the 1200-unit ReLU generator starts almost constant in ``z`` (per-pixel
-    spread across ``z`` ~ 5% of the data's); He init spreads the samples but saturates the sigmoid
-    output (benchmarks/results/gans.md)."""
-    init_linear_(module, kind, irange, "g_init")
 
 
 def max_norm_(module: nn.Module, bound: float) -> None:
@@ -332,6 +315,8 @@ class _MLPGAN(AdversarialModel):
     """
 
     def _init_mlp_options(self, config: Any) -> None:
+        if not float(config.noise_scale) > 0:
+            raise ValueError(f"noise_scale must be > 0, got {config.noise_scale}")
         if not 0.0 <= config.data_margin < 0.5:
             raise ValueError(f"data_margin must be in [0, 0.5), got {config.data_margin}")
         if config.g_out_bias not in OUT_BIAS_KINDS:
@@ -346,6 +331,19 @@ class _MLPGAN(AdversarialModel):
 
     def _output_layer(self) -> nn.Linear:
         raise NotImplementedError
+
+    def to_net(self, x: Tensor) -> Tensor:
+        m = float(self.config.data_margin)
+        return x * (1.0 - 2.0 * m) + m if m else x
+
+    def from_net(self, x: Tensor) -> Tensor:
+        m = float(self.config.data_margin)
+        return ((x - m) / (1.0 - 2.0 * m) if m else x).clamp(0.0, 1.0)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        scale = float(self.config.noise_scale)
+        z = super().sample_latent(n, generator)
+        return z * scale if scale != 1.0 else z
 
     def _before_step(self, x: Tensor) -> None:
         if self.config.g_out_bias == "marginals" and int(self.out_bias_pending):
@@ -431,7 +429,7 @@ class GAN(_MLPGAN):
             width = h
         g_layers += [nn.Linear(width, d), nn.Sigmoid()]
         self.generator = nn.Sequential(*g_layers)
-        init_generator_(self.generator, config.g_init, config.g_irange)
+        init_linear_(self.generator, config.g_init, config.g_irange, "g_init")
         units = list(config.d_units)
         self.discriminator = nn.Sequential(
             nn.Flatten(),
@@ -537,7 +535,7 @@ class CGAN(_MLPGAN):
         if data_info.num_classes < 2:
             raise ValueError("cgan needs a labelled dataset (data_info.num_classes >= 2)")
         self.generator = _CGANGenerator(config, data_info.num_classes, data_info.dims)
-        init_generator_(self.generator, config.g_init, config.g_irange)
+        init_linear_(self.generator, config.g_init, config.g_irange, "g_init")
         self.discriminator = _CGANDiscriminator(config, data_info.num_classes, data_info.dims)
         self._init_mlp_options(config)
 
