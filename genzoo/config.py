@@ -33,6 +33,8 @@ class TrainConfig:
     lr: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     momentum: float = 0.0
+    momentum_final: float | None = None  # sgd/rmsprop: ramp the momentum linearly to this (see momentum_at)
+    momentum_ramp_epochs: list[int] = field(default_factory=lambda: [1, 250])  # [start, saturate] of the ramp
     weight_decay: float = 0.0
     eps: float = 1e-8
     lr_schedule: str = "constant"  # constant | cosine | exponential | step

@@ -4,9 +4,9 @@ Per global step the engine takes one batch and, for each parameter group the mod
 (:meth:`GenerativeModel.update_schedule`), zeroes all gradients, calls
 ``training_step(batch, step, group)``, back-propagates ``loss``, averages gradients across processes,
 clips them and steps that group's optimiser. Everything a step depends on is a function of the step
-number (which examples form the batch, the dynamic binarization, the learning rate) or is saved in
-the checkpoint (weights, optimiser moments, the RNG state), so a run resumed from a checkpoint
-continues exactly as if it had never stopped.
+number (which examples form the batch, the dynamic binarization, the learning rate and momentum) or
+is saved in the checkpoint (weights, optimiser moments, the RNG state), so a run resumed from a
+checkpoint continues exactly as if it had never stopped.
 
 Data parallelism (``torchrun --nproc-per-node P genzoo train ...``): ``train.batch_size`` is the
 *global* batch; every process draws the same global batch and keeps its own contiguous shard of
@@ -94,6 +94,40 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
     raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step")
 
 
+def momentum_at(base: float, cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Momentum at ``step``: ``base`` up to epoch ``start``, then linear in the epoch number to
+    ``cfg.momentum_final`` at epoch ``saturate`` and constant after (``[start, saturate] =
+    cfg.momentum_ramp_epochs``; epochs counted from 0). This is pylearn2's ``MomentumAdjustor``, with
+    which Goodfellow et al. 2014 (released code: 0.5 -> 0.7 over epochs 1..250) and Mirza & Osindero
+    2014 (Sec. 4.1: "initial value of .5 which was increased up to 0.7") trained. ``base`` unchanged
+    when ``momentum_final`` is None. Stateless, so a resumed run follows the same ramp."""
+    if cfg.momentum_final is None:
+        return base
+    start, saturate = cfg.momentum_ramp_epochs
+    epoch = step // max(steps_per_epoch, 1)
+    alpha = min(max((epoch - start) / (saturate - start), 0.0), 1.0)
+    return base + (cfg.momentum_final - base) * alpha
+
+
+def check_momentum_ramp(cfg: TrainConfig, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+    """Clear errors for a ramp the optimisers cannot follow or that makes no sense."""
+    if cfg.momentum_final is None:
+        return
+    ramp = list(cfg.momentum_ramp_epochs)
+    if len(ramp) != 2 or not 0 <= ramp[0] < ramp[1]:
+        raise ValueError(
+            f"train.momentum_ramp_epochs must be [start, saturate] with 0 <= start < saturate, got {ramp}"
+        )
+    if not 0.0 <= cfg.momentum_final < 1.0:
+        raise ValueError(f"train.momentum_final must be in [0, 1), got {cfg.momentum_final}")
+    for group, opt in optimizers.items():
+        if "momentum" not in opt.param_groups[0]:
+            raise ValueError(
+                f"train.momentum_final needs an optimizer with momentum (sgd, rmsprop); "
+                f"the {group!r} group uses {type(opt).__name__}"
+            )
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step * 7919 + 17) % (2**63))
 
@@ -171,6 +205,10 @@ class Trainer:
         self.groups = self.model.parameter_groups()
         self.optimizers = {g: build_optimizer(ps, self.train_cfg, g) for g, ps in self.groups.items()}
         self.base_lrs = {g: [pg["lr"] for pg in o.param_groups] for g, o in self.optimizers.items()}
+        check_momentum_ramp(self.train_cfg, self.optimizers)
+        self.base_momenta = {
+            g: [pg.get("momentum", 0.0) for pg in o.param_groups] for g, o in self.optimizers.items()
+        }
         self.step = 0
         self.recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=200))
         self.last_checkpoint: int | None = None
@@ -289,6 +327,9 @@ class Trainer:
             opt = self.optimizers[group]
             for pg, base in zip(opt.param_groups, self.base_lrs[group]):
                 pg["lr"] = base * factor
+            if self.train_cfg.momentum_final is not None:
+                for pg, base in zip(opt.param_groups, self.base_momenta[group]):
+                    pg["momentum"] = momentum_at(base, self.train_cfg, step, self.steps_per_epoch)
             self.model.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
                 out = self.model.training_step(batch, step, group)

@@ -211,3 +211,45 @@ def test_model_reported_collapse_stops_after_patience(tmp_path: Path) -> None:
         genzoo.train("test-collapse", "digits", run_dir=tmp_path / "r", steps=30,
                      overrides={**FAST, "train.checkpoint_every": 4})
     assert ckpt.list_checkpoints(tmp_path / "r")[-1] == 8  # the collapsed state at step 12 is not saved
+
+
+def test_momentum_ramp_follows_the_schedule_and_resumes_exactly(tmp_path: Path) -> None:
+    """``train.momentum_final``: the momentum every SGD step uses is pylearn2's linear ramp in the epoch
+    (base before ``start``, final from ``saturate`` on), and a run interrupted mid-ramp ends bit for bit
+    where the uninterrupted one does."""
+    from genzoo.config import TrainConfig
+    from genzoo.train.engine import momentum_at
+
+    cfg = TrainConfig(momentum_final=0.7, momentum_ramp_epochs=[1, 3])
+    assert [momentum_at(0.5, cfg, s, 10) for s in (0, 9, 10, 19, 20, 29, 30, 99)] == pytest.approx(
+        [0.5, 0.5, 0.5, 0.5, 0.6, 0.6, 0.7, 0.7]
+    )
+    assert momentum_at(0.5, TrainConfig(), 1000, 10) == 0.5  # no ramp configured
+
+    overrides = {**FAST, "train.optimizer": "sgd", "train.lr": 0.05, "train.momentum": 0.5,
+                 "train.momentum_final": 0.7, "train.momentum_ramp_epochs": [0, 2], "train.batch_size": 450,
+                 "train.checkpoint_every": 2, "train.eval_batches": 1}
+    used: list[float] = []
+
+    def record(trainer: object, step: int) -> None:
+        used.append(trainer.optimizers["model"].param_groups[0]["momentum"])  # type: ignore[attr-defined]
+
+    genzoo.train("independent", "digits", run_dir=tmp_path / "whole", steps=8, overrides=overrides,
+                 hooks=[record])  # 1257 digits / 450 = 2 steps per epoch
+    assert used == pytest.approx([0.5, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7])
+    with pytest.raises(KeyboardInterrupt):
+        genzoo.train("independent", "digits", run_dir=tmp_path / "cut", steps=8, overrides=overrides,
+                     hooks=[_Interrupt(3)])
+    genzoo.train("independent", "digits", run_dir=tmp_path / "cut", steps=8, overrides=overrides)
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain = genzoo.train("independent", "digits", run_dir=tmp_path / "plain", steps=8,
+                         overrides={**overrides, "train.momentum_final": None})
+    assert not torch.equal(_weights(plain.run_dir)["logits"], a["logits"])  # the ramp changed the steps
+
+    with pytest.raises(ValueError, match="momentum_final needs an optimizer with momentum"):
+        genzoo.train("independent", "digits", run_dir=tmp_path / "adam", steps=1,
+                     overrides={**overrides, "train.optimizer": "adam"})
+    with pytest.raises(ValueError, match="momentum_ramp_epochs"):
+        genzoo.train("independent", "digits", run_dir=tmp_path / "bad", steps=1,
+                     overrides={**overrides, "train.momentum_ramp_epochs": [3, 3]})
