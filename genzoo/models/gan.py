@@ -314,7 +314,7 @@ class _MLPGAN(AdversarialModel):
       output logits run off to -inf (saturated, no gradient) and G collapses (benchmarks/results/gans.md).
     """
 
-    def _init_mlp_options(self, config: Any) -> None:
+    def _init_mlp_options(self, config: MLPGANOptions) -> None:
         if not float(config.noise_scale) > 0:
             raise ValueError(f"noise_scale must be > 0, got {config.noise_scale}")
         if not 0.0 <= config.data_margin < 0.5:
@@ -360,6 +360,21 @@ class _MLPGAN(AdversarialModel):
         return super().train(mode)
 
 
+@dataclass
+class MLPGANOptions:
+    """Config fields shared by :class:`GANConfig` and :class:`CGANConfig`; see :class:`_MLPGAN`."""
+
+    g_init: str = "default"  # default (PyTorch's) | he | uniform; see init_linear_
+    g_irange: float = 0.05  # weights U(-g_irange, g_irange) when g_init = uniform
+    g_out_bias: str = "zero"  # zero | marginals (logit of the data's mean pixels); see _MLPGAN
+    d_init: str = "default"  # default | he | uniform
+    d_irange: float = 0.005  # weights U(-d_irange, d_irange) when d_init = uniform
+    d_max_norm: float = 0.0  # > 0: max-norm projection of D's weight rows after every update
+    noise_scale: float = 1.0  # z ~ U(-s, s) or N(0, s^2); sqrt(3) = unit-variance uniform
+    data_margin: float = 0.0  # m > 0: D sees real pixels in [m, 1 - m], reachable by G's sigmoid;
+    #                           samples are mapped back by (y - m) / (1 - 2m), clamped to [0, 1]
+
+
 def _maxout_stack(in_features: int, units: list[int], pieces: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = []
     for u in units:
@@ -370,20 +385,11 @@ def _maxout_stack(in_features: int, units: list[int], pieces: int, dropout: floa
 
 # ----- GAN --------------------------------------------------------------------------------------------
 @dataclass
-class GANConfig:
+class GANConfig(MLPGANOptions):
     latent_dim: int = 100
     noise: str = "uniform"  # uniform U(-1,1) | gaussian N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [1200, 1200])
     g_activation: str = "relu"  # relu | sigmoid (the paper mixes both)
-    g_init: str = "default"  # default (PyTorch's) | he | uniform; see init_linear_
-    g_irange: float = 0.05  # weights U(-g_irange, g_irange) when g_init = uniform
-    g_out_bias: str = "zero"  # zero | marginals (logit of the data's mean pixels); see _MLPGAN
-    d_init: str = "default"  # default | he | uniform
-    d_irange: float = 0.005  # weights U(-d_irange, d_irange) when d_init = uniform
-    d_max_norm: float = 0.0  # > 0: max-norm projection of D's weight rows after every update
-    noise_scale: float = 1.0  # z ~ U(-s, s) or N(0, s^2); sqrt(3) = unit-variance uniform
-    data_margin: float = 0.0  # m > 0: D sees real pixels in [m, 1 - m], reachable by G's sigmoid;
-    #                           samples are mapped back by (y - m) / (1 - 2m), clamped to [0, 1]
     d_units: list[int] = field(default_factory=lambda: [240, 240])
     d_pieces: int = 5
     d_input_dropout: float = 0.2
@@ -451,21 +457,13 @@ class GAN(_MLPGAN):
 
 # ----- conditional GAN --------------------------------------------------------------------------------
 @dataclass
-class CGANConfig:
+class CGANConfig(MLPGANOptions):
     latent_dim: int = 100
     noise: str = "uniform"
     g_z_hidden: int = 200  # z -> ReLU 200
     g_y_hidden: int = 1000  # y -> ReLU 1000
     g_joint_hidden: int = 1200  # [z, y] -> ReLU 1200 -> sigmoid pixels
     g_dropout: float = 0.5
-    g_init: str = "default"  # default | he | uniform; see init_linear_
-    g_irange: float = 0.05
-    g_out_bias: str = "zero"  # zero | marginals
-    d_init: str = "default"  # default | he | uniform
-    d_irange: float = 0.005
-    d_max_norm: float = 0.0  # > 0: max-norm projection of D's weight rows after every update
-    noise_scale: float = 1.0
-    data_margin: float = 0.0
     d_x_units: int = 240  # x -> maxout 240 x 5
     d_y_units: int = 50  # y -> maxout 50 x 5
     d_pieces: int = 5
