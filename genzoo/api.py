@@ -6,13 +6,18 @@ import inspect
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from genzoo import defaults
 from genzoo.config import RunConfig, load_run_config, resolve
+from genzoo.core import LabelSpec, Reconstructs, UsageError
+from genzoo.data import ImageData, load_dataset
+from genzoo.defaults import resolve_device
 from genzoo.evaluation import EvalContext, MetricUnavailable, draw_samples
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import METRICS
@@ -27,7 +32,7 @@ def train(
     overrides: dict[str, Any] | list[str] | None = None,
     run_dir: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
-    device: str = "cpu",
+    device: str = defaults.DEVICE,
     epochs: int | None = None,
     steps: int | None = None,
     seed: int | None = None,
@@ -74,26 +79,80 @@ def train(
                 f"{run_dir} already holds a run with another config; continue it with "
                 f"`genzoo train --resume {run_dir}` or choose another --run-dir"
             )
-    trainer = Trainer(cfg, run_dir, data_dir=data_dir, device=device, hooks=hooks)
+    trainer = Trainer(cfg, run_dir, data_dir=data_dir, device=str(resolve_device(device)), hooks=hooks)
     return trainer.fit()
 
 
-def load(run_dir: str | os.PathLike[str], device: str = "cpu") -> GenerativeModel:
+def load(run_dir: str | os.PathLike[str], device: str = defaults.DEVICE) -> GenerativeModel:
     """The trained model of a run directory (latest checkpoint), in eval mode."""
-    return load_run(run_dir, device)
+    return load_run(run_dir, str(resolve_device(device)))
+
+
+def condition_source(
+    model: GenerativeModel, run_dir: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str] | None = None,
+) -> ImageData | None:
+    """The real split a conditional model's default conditions come from: its run's test split, when a
+    condition kind needs data (labels do not)."""
+    specs = model.condition_specs()
+    if run_dir is None or all(isinstance(spec, LabelSpec) for spec in specs.values()):
+        return None
+    cfg = load_run_config(Path(run_dir))
+    options = {k: v for k, v in cfg.data.items() if k != "name"}
+    return load_dataset(cfg.data["name"], "test", data_dir, **options)
 
 
 def sample(
-    model_or_run: GenerativeModel | str | os.PathLike[str], n: int = 64, seed: int = 0,
-    condition: Tensor | None = None, batch_size: int = 256, device: str = "cpu",
+    model_or_run: GenerativeModel | str | os.PathLike[str], n: int = defaults.SAMPLES, seed: int = defaults.SEED,
+    condition: Mapping[str, Any] | Any | None = None, batch_size: int = defaults.SAMPLE_BATCH,
+    device: str = defaults.DEVICE, data_dir: str | os.PathLike[str] | None = None,
 ) -> Tensor:
-    """``n`` samples (float, [0, 1]); the same seed gives the same samples."""
-    model = model_or_run if isinstance(model_or_run, GenerativeModel) else load(model_or_run, device)
+    """``n`` samples (float, [0, 1]); the same seed gives the same samples.
+
+    ``condition`` maps a conditional model's condition keys to values (``{"label": 7}``,
+    ``{"text": "a small 7 at the top left"}``); one value is broadcast to all ``n``. Without it a
+    conditional model gets each condition's default grid (every class in turn; captions, source
+    images or context frames from the run's test split).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UsageError(f"the number of samples must be a positive integer, got {n!r}")
+    if isinstance(model_or_run, GenerativeModel):
+        model, run_dir = model_or_run, None
+    else:
+        model, run_dir = load(model_or_run, device), model_or_run
     if condition is not None:
-        g = torch.Generator(device=model.device).manual_seed(seed)
-        with torch.no_grad():
-            return model.sample(n, condition=condition.to(model.device), generator=g).float().cpu()
-    return draw_samples(model, n, batch_size, seed)
+        condition = model.check_condition(n, condition)
+        data = None
+    else:
+        data = condition_source(model, run_dir, data_dir)
+    return draw_samples(model, n, batch_size, seed, data, condition)
+
+
+def reconstructions(
+    run_dir: str | os.PathLike[str], n: int = defaults.SAMPLES, seed: int = defaults.SEED,
+    device: str = defaults.DEVICE, data_dir: str | os.PathLike[str] | None = None,
+) -> Tensor:
+    """``n`` evenly spaced test images beside their reconstructions, interleaved (original, reconstruction)."""
+    model = load(run_dir, device)
+    if not isinstance(model, Reconstructs):
+        raise UsageError(f"model {model.name!r} has no reconstructions (it has no encoder)")
+    cfg = load_run_config(Path(run_dir))
+    opts = {k: v for k, v in cfg.data.items() if k != "name"}
+    test = load_dataset(cfg.data["name"], "test", data_dir, **opts)
+    spaced = torch.linspace(0, len(test) - 1, min(n, len(test))).round().long()  # splits may be sorted by label
+    x = test.subset(spaced).tensor(seed)
+    with torch.no_grad():
+        rec = model.reconstruct(x.to(model.device)).float().cpu()
+    return torch.stack([x, rec], dim=1).flatten(0, 1)
+
+
+def manifold(run_dir: str | os.PathLike[str], grid: int, device: str = defaults.DEVICE) -> Tensor:
+    """A ``grid x grid`` picture of a 2-D latent space decoded through the inverse Gaussian CDF
+    (Kingma & Welling 2014, Fig. 4)."""
+    model = load(run_dir, device)
+    if not callable(getattr(model, "manifold", None)):
+        raise UsageError(f"model {model.name!r} has no manifold picture (needs a VAE with a 2-D latent)")
+    with torch.no_grad():
+        return model.manifold(grid).float().cpu()
 
 
 def _accepted(fn: Any) -> set[str] | None:
@@ -134,7 +193,7 @@ def evaluate(
     data_dir: str | os.PathLike[str] | None = None,
     samples: Tensor | None = None,
     real_baseline: bool = False,
-    device: str = "cpu",
+    device: str = defaults.DEVICE,
     seed: int = 0,
     batch_size: int = 256,
     write: bool = True,
@@ -155,7 +214,7 @@ def evaluate(
     if data is None:
         raise ValueError("evaluate needs a run directory or a dataset name to compare against")
     ctx = EvalContext(
-        model, data, data_options or {}, data_dir, torch.device(device), seed, batch_size,
+        model, data, data_options or {}, data_dir, resolve_device(device), seed, batch_size,
         provided_samples=samples, real_baseline=real_baseline, run_dir=Path(run_dir) if run_dir else None,
     )
     results: dict[str, dict[str, Any]] = {}

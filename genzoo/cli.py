@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from genzoo import defaults
+from genzoo.core.errors import UsageError
+
 CommandFn = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], CommandFn, str]] = {}
 
@@ -53,7 +56,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="stop after this many optimisation steps")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--run-dir", help="default: runs/<model>-<data>-<time>")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -86,13 +89,16 @@ def _train(a: argparse.Namespace) -> int:
 @command("sample", "write a PNG grid (and optionally an .npz) of samples from a trained run")
 def _sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("-n", type=int, default=defaults.SAMPLES, help="number of samples")
     p.add_argument("-o", "--out", default=None, help="PNG path (default: RUN_DIR/samples-seedS.png)")
     p.add_argument("--npz", help="also save the samples as float32 array 'images' in this .npz")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--nrow", type=int)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--class", dest="label", type=int, help="class label for conditional models")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--class", dest="label", type=int, help="class label for class-conditional models")
+    p.add_argument("--text", help="caption for text-conditional models")
+    p.add_argument("--condition", action="append", default=[], metavar="KEY=VALUE",
+                   help="any condition by key, e.g. --condition box=[[0.1,0.1,0.6,0.6]] (YAML values)")
     p.add_argument("--manifold", type=int, metavar="GRID", help="VAE with 2-D latent: the learned manifold")
     p.add_argument("--reconstruct", action="store_true", help="test images beside their reconstructions")
     p.add_argument("--data-dir")
@@ -101,45 +107,37 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
 @_sample_args.run
 def _sample(a: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
-    from genzoo.api import load, sample
-    from genzoo.images import save_grid
+    from genzoo import api
+    from genzoo.images import save_sheet
 
     run = Path(a.run_dir)
     out = Path(a.out) if a.out else run / f"samples-seed{a.seed}.png"
-    model = load(run, a.device)
     nrow = a.nrow
     if a.manifold:
-        if not hasattr(model, "manifold"):
-            raise SystemExit(f"genzoo sample: model {model.name!r} has no manifold picture")
-        images, nrow = model.manifold(a.manifold).cpu(), a.manifold
+        images, nrow = api.manifold(run, a.manifold, a.device), a.manifold
     elif a.reconstruct:
-        if not hasattr(model, "reconstruct"):
-            raise SystemExit(f"genzoo sample: model {model.name!r} has no reconstructions")
-        from genzoo.config import load_run_config
-        from genzoo.data import load_dataset
-
-        cfg = load_run_config(run)
-        opts = {k: v for k, v in cfg.data.items() if k != "name"}
-        test = load_dataset(cfg.data["name"], "test", a.data_dir, **opts)
-        spaced = torch.linspace(0, len(test) - 1, min(a.n, len(test))).round().long()  # splits may be sorted
-        x = test.subset(spaced).tensor(a.seed)
-        rec = model.reconstruct(x.to(model.device)).cpu()
-        images = torch.stack([x, rec], dim=1).flatten(0, 1)  # pairs: original, reconstruction
-        nrow = nrow or 16
+        images, nrow = api.reconstructions(run, a.n, a.seed, a.device, a.data_dir), nrow or 16
     else:
-        condition = None
+        condition = {k.replace("-", "_"): _parse_value(v) for k, v in (_key_value(c) for c in a.condition)}
         if a.label is not None:
-            condition = torch.full((a.n,), a.label, dtype=torch.long)
-        images = sample(model, a.n, seed=a.seed, condition=condition)
-    grid = images[:, 0] if images.dim() == 5 else images  # video: first frame of each
-    save_grid(grid, out, nrow=nrow)
+            condition["label"] = a.label
+        if a.text is not None:
+            condition["text"] = a.text
+        images = api.sample(run, a.n, seed=a.seed, condition=condition or None, device=a.device, data_dir=a.data_dir)
+    save_sheet(images, out, nrow=nrow)
     print(f"wrote {out}")
     if a.npz:
         np.savez_compressed(a.npz, images=images.numpy().astype(np.float32))
         print(f"wrote {a.npz}")
     return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
 
 
 # ----- eval ------------------------------------------------------------------------------------------
@@ -155,7 +153,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--real-baseline", action="store_true", help="score held-out real data instead of samples")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=int, default=256)
 
 
@@ -213,7 +211,7 @@ def _interpolate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", type=int, help="class for conditional models")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", help="PNG path (default: RUN_DIR/interpolation-seedS.png)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
 
 
 @_interpolate_args.run
@@ -240,7 +238,7 @@ def _arithmetic_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=float, default=0.25)
     p.add_argument("--label", type=int, help="class for conditional models")
     p.add_argument("-o", "--out", help="PNG path (default: RUN_DIR/arithmetic-seedS.png)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
 
 
 @_arithmetic_args.run
@@ -286,7 +284,7 @@ def _classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir",
                    help="where to write it (default: $GENZOO_CACHE/classifiers or ~/.cache/genzoo/classifiers)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
 
 
 @_classifier_args.run

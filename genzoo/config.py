@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from genzoo.core.errors import ConfigError
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
@@ -70,8 +72,6 @@ class RunConfig:
         return {"model": dict(self.model), "data": dict(self.data), "train": dataclasses.asdict(self.train)}
 
 
-class ConfigError(ValueError):
-    """A config that names an unknown field, has a bad value, or cannot be found."""
 
 
 def named_configs() -> list[str]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo.core import DataInfo
 from genzoo.data.base import DataFileError, ImageData
-from genzoo.models.base import DataInfo
 from genzoo.registry import register_dataset
 
 _NPZ = {"train": "cifar10_data_batch_1_first4000.npz", "test": "cifar10_test_batch_first1000.npz"}

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo.core import DataInfo
 from genzoo.data.base import DataFileError, ImageData
 from genzoo.data.download import find_file
-from genzoo.models.base import DataInfo
 from genzoo.registry import register_dataset
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -24,14 +24,13 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from genzoo.core.errors import CheckpointError
 from genzoo.fileio import atomic_write_bytes  # noqa: F401  (re-exported: checkpoint.atomic_write_bytes)
 
 FORMAT = "genzoo-checkpoint-1"
 _STEP_RE = re.compile(r"^state-(\d+)\.pt$")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or belongs to another model."""
 
 
 def weights_bytes(model: nn.Module, metadata: dict[str, str]) -> bytes:

@@ -35,16 +35,16 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from genzoo import defaults
 from genzoo.config import RunConfig, TrainConfig, load_run_config, model_config, save_yaml
+from genzoo.core import Batch, DataInfo, default_condition
+from genzoo.core.errors import TrainingDiverged
 from genzoo.data import ImageData, load_dataset
-from genzoo.images import save_grid
+from genzoo.defaults import resolve_device
+from genzoo.images import save_sheet
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import MODELS
 from genzoo.train import checkpoint as ckpt
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN/inf or exploded; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -177,14 +177,14 @@ class Trainer:
         config: RunConfig,
         run_dir: str | os.PathLike[str],
         data_dir: str | os.PathLike[str] | None = None,
-        device: str = "cpu",
+        device: str = defaults.DEVICE,
         hooks: list[Callable[[Trainer, int], None]] | None = None,
     ) -> None:
         self.cfg = config
         self.train_cfg = config.train
         self.run_dir = Path(run_dir)
         self.data_dir = data_dir
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.hooks = hooks or []
         self.rank, self.world = _init_distributed(self.device)
         if self.train_cfg.batch_size % self.world:
@@ -239,17 +239,13 @@ class Trainer:
             g = torch.Generator(device=self.device).manual_seed(self.train_cfg.seed)
             x = self.model.sample(self.train_cfg.num_samples, condition=self._grid_condition(), generator=g)
         self.model.train()
-        x = x.float().cpu()
-        if x.dim() == 5:  # video: first sample's frames
-            x = x[0]
-        save_grid(x, self.run_dir / "samples" / f"step-{step_done:08d}.png")
-        save_grid(x, self.run_dir / "samples.png")
+        save_sheet(x, self.run_dir / "samples" / f"step-{step_done:08d}.png")
+        save_sheet(x, self.run_dir / "samples.png")
 
-    def _grid_condition(self) -> Tensor | None:
-        k = self.train_data.info.num_classes
-        if k and self.model.is_conditional:
-            return torch.arange(self.train_cfg.num_samples, device=self.device) % k
-        return None
+    def _grid_condition(self) -> dict[str, Any] | None:
+        return default_condition(
+            self.model.condition_specs(), self.train_cfg.num_samples, self.valid_data.condition_values()
+        )
 
     @torch.no_grad()
     def _evaluate(self, step_done: int) -> None:
@@ -304,15 +300,14 @@ class Trainer:
         return self.step
 
     # -- one step -----------------------------------------------------------------------------------
-    def batch_for(self, step: int) -> dict[str, Tensor]:
+    def batch_for(self, step: int) -> Batch:
         epoch, pos = divmod(step, self.steps_per_epoch)
         b = self.train_cfg.batch_size
         index = epoch_order(len(self.train_data), self.train_cfg.seed, epoch)[pos * b : (pos + 1) * b]
         batch = self.train_data.batch(index, step_generator(self.train_cfg.seed, step))
         if self.world > 1:
-            shard = b // self.world
-            batch = {k: v[self.rank * shard : (self.rank + 1) * shard] for k, v in batch.items()}
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = batch.shard(self.rank, self.world)
+        return batch.to(self.device)
 
     def train_step(self, step: int) -> dict[str, float]:
         batch = self.batch_for(step)
@@ -449,10 +444,8 @@ def latest_weights(run_dir: str | os.PathLike[str]) -> Path:
     return ckpt.checkpoint_paths(Path(run_dir), steps[-1])[0]
 
 
-def load_run(run_dir: str | os.PathLike[str], device: str = "cpu") -> GenerativeModel:
+def load_run(run_dir: str | os.PathLike[str], device: str = defaults.DEVICE) -> GenerativeModel:
     """Rebuild a run's model from its config and latest checkpoint (no code from the files runs)."""
-    from genzoo.models.base import DataInfo
-
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     weights = latest_weights(run_dir)
@@ -460,4 +453,4 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "cpu") -> Generative
     info = DataInfo.from_dict(json.loads(meta["data_info"]))
     model = build_model(cfg, info)
     ckpt.load_weights_into(model, weights)
-    return model.to(device).eval()
+    return model.to(resolve_device(device)).eval()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo, GenerativeModel
-from genzoo.models.gan import CGAN, GAN, CGANConfig, GANConfig
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.mlp_gan import CGAN, GAN, CGANConfig, GANConfig
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import (
     InstanceNoise,
     collapse_flag,
@@ -64,7 +65,7 @@ def train_adversarial(
     out: dict = {}
     for step in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-        batch = {"x": x[idx], "y": y[idx]}
+        batch = {"x": x[idx], "label": y[idx]}
         for group in model.update_schedule(step):
             out = simulate_group_step(model, batch, step, group)
             opts[group].step()
@@ -186,7 +187,7 @@ def test_gradient_flow_between_players(cls: type) -> None:
     torch.manual_seed(0)
     cfg = cls.Config(latent_dim=8)
     model = cls(cfg, DataInfo((1, 8, 8), 17, 3))
-    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    batch = {"x": torch.rand(6, 1, 8, 8), "label": torch.tensor([0, 1, 2, 0, 1, 2])}
     assert_gradient_flow(model, batch)
 
 
@@ -330,7 +331,7 @@ def test_max_norm_projection_bounds_every_discriminator_unit_after_a_step(cls: t
     linears = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Linear)]
     assert all(float(m.weight.detach().norm(dim=1).max()) <= 0.5 + 1e-6 for m in linears)  # at build
     opt = torch.optim.SGD(model.parameter_groups()["discriminator"], lr=100.0)
-    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    batch = {"x": torch.rand(6, 1, 8, 8), "label": torch.tensor([0, 1, 2, 0, 1, 2])}
     simulate_group_step(model, batch, 0, "discriminator")
     opt.step()
     assert max(float(m.weight.detach().norm(dim=1).max()) for m in linears) > 0.5  # the step broke the bound
@@ -375,16 +376,16 @@ def test_output_bias_from_marginals_is_set_once_and_survives_a_reload(cls: type)
     cfg = cls.Config(latent_dim=8, g_out_bias="marginals", data_margin=0.05)
     model = cls(cfg, info)
     x = (torch.rand(10, 1, 8, 8) > 0.7).float()
-    batch = {"x": x, "y": torch.arange(10) % 3}
+    batch = {"x": x, "label": torch.arange(10) % 3}
     model.training_step(batch, 0, "discriminator")
     p = 0.05 + 0.9 * (x.flatten(1).sum(0) + 1) / 12
     bias = model._output_layer().bias.detach().clone()
     assert torch.allclose(bias, torch.log(p / (1 - p)), atol=1e-5)
-    model.training_step({"x": torch.ones(10, 1, 8, 8), "y": batch["y"]}, 1, "discriminator")
+    model.training_step({"x": torch.ones(10, 1, 8, 8), "label": batch["label"]}, 1, "discriminator")
     assert torch.equal(model._output_layer().bias, bias)  # only the first step sets it
     fresh = cls(cfg, info)
     fresh.load_state_dict(model.state_dict())  # the "done" flag is part of the weights
-    fresh.training_step({"x": torch.ones(10, 1, 8, 8), "y": batch["y"]}, 2, "discriminator")
+    fresh.training_step({"x": torch.ones(10, 1, 8, 8), "label": batch["label"]}, 2, "discriminator")
     assert torch.equal(fresh._output_layer().bias, bias)
     with pytest.raises(ValueError, match="g_out_bias"):
         cls(cls.Config(g_out_bias="mean"), MNIST_INFO)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from genzoo.models.base import DataInfo
-from genzoo.models.lapgan import LAPGAN, LAPGANConfig
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.lapgan import LAPGAN, LAPGANConfig
 from genzoo.nn.pyramid import (
     build_gaussian_pyramid,
     build_laplacian_pyramid,

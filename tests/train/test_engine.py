@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 import genzoo
 from genzoo.config import ConfigError, resolve
-from genzoo.models.base import DataInfo, GenerativeModel
+from genzoo.core import DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.registry import MODELS, UnknownNameError
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.engine import TrainingDiverged

@@ -43,8 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genzoo.core import Batch, DataInfo
 from genzoo.metrics.mmd import gaussian_kernel, mmd2
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
 
@@ -111,8 +112,9 @@ class GMMN(GenerativeModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        self.check_condition(n, condition)
         z = _uniform((n, self.config.noise_dim), generator, self.device)
         return self.generator(z).view(n, *self.data_info.shape)
 
@@ -194,8 +196,9 @@ class GMMNAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        self.check_condition(n, condition)
         return self.decode(self.sample_codes(n, generator))
 
     @torch.no_grad()

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.special import log_ndtr
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
 LOG_2PI = math.log(2 * math.pi)
@@ -248,7 +249,7 @@ class VAE(GenerativeModel):
                 z = mu + eps * (0.5 * logvar).exp()
         return z
 
-    def decode(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+    def decode(self, z: Tensor, condition: object = None) -> Tensor:
         """E[x|z] in [0, 1] for a top-layer code ``z`` (lower layers, if any, at their conditional means)."""
         return self._mean_from_first(self._down(z, use_mean=True))
 
@@ -288,11 +289,12 @@ class VAE(GenerativeModel):
             out.update(reconstruction=-rec.mean().detach(), kl=kl.mean().detach())
         return out
 
-    def log_prob_bound(self, x: Tensor, k: int = 1, chunk: int | None = None) -> Tensor:
+    def log_prob_bound(self, x: Tensor, k: int = 1, condition: object = None, chunk: int | None = None) -> Tensor:
         """k = 1: the ELBO (analytic KL, one sample). k > 1: the importance-weighted bound L_k.
 
         Samples are processed ``chunk`` at a time so memory stays bounded for k = 5000.
         """
+        self.check_condition(x.shape[0], condition)
         if k == 1:
             return self.elbo(x)[0]
         if self.upper_encoders:
@@ -321,9 +323,10 @@ class VAE(GenerativeModel):
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
 
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None,
+        self, n: int, condition: object = None, generator: torch.Generator | None = None,
         mean: bool | None = None,
     ) -> Tensor:
+        self.check_condition(n, condition)
         dtype = next(self.parameters()).dtype
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=dtype)
         z1 = self._down(z, generator)

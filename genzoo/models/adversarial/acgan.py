@@ -13,7 +13,7 @@ class cross-entropy on real and on fake samples; G's loss is the non-saturating 
 ``-log P(S = real | X_fake)`` (``loss: minimax`` for ``log P(S = fake | X_fake)`` negated as in
 ``-L_S``) plus the class cross-entropy on its samples.
 
-Networks: the DCGAN architecture of :mod:`genzoo.models.dcgan` (as the paper's appendix models are
+Networks: the DCGAN architecture of :mod:`genzoo.models.adversarial.dcgan` (as the paper's appendix models are
 DCGAN-style: transposed convolutions with batch norm and ReLU in G, strided LeakyReLU(0.2) convolutions
 with dropout 0.5 in D). G's input is the noise concatenated with the one-hot class (the paper's
 110-d input on CIFAR-10 is 100 noise + 10 class dimensions); D's last convolution outputs
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genzoo.models.base import Batch, DataInfo
-from genzoo.models.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
-from genzoo.models.gan import AdversarialModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.adversarial.base import AdversarialModel
+from genzoo.models.adversarial.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
 from genzoo.nn.gan_losses import dcgan_init_
 from genzoo.registry import register_model
 

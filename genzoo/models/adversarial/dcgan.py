@@ -17,7 +17,7 @@ The number of up/down-sampling stages comes from the image size: it is halved wh
 8 -> 1 stage from 4x4. Each stage is a 4x4 kernel with stride 2 and padding 1.
 
 The GAN objective is Eq. 1 of Goodfellow et al. 2014 (non-saturating generator loss by default); see
-:class:`genzoo.models.gan.AdversarialModel` for the two-player training step and stabilisers.
+:class:`genzoo.models.adversarial.mlp_gan.AdversarialModel` for the two-player training step and stabilisers.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from genzoo.models.base import DataInfo
-from genzoo.models.gan import AdversarialModel
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.base import AdversarialModel
 from genzoo.nn.gan_losses import dcgan_init_
 from genzoo.registry import register_model
 

@@ -48,7 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.pyramid import build_gaussian_pyramid, upsample
 from genzoo.registry import register_model
 
@@ -236,9 +237,10 @@ class LAPGAN(GenerativeModel):
     # ----- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
         """Eq. 5: generate the coarsest image, then add generated bands coarse to fine."""
+        self.check_condition(n, condition)
         top = self.config.levels - 1
         image = self._fake(top, None, n, generator)
         for k in range(top - 1, -1, -1):
