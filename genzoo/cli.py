@@ -60,6 +60,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="default: runs/<model>-<data>-<time>")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--keep-best", action="store_true",
+                   help="also keep the weights of the best validation NLL (checkpoints/best.safetensors)")
 
 
 @_train_args.run
@@ -71,6 +73,8 @@ def _train(a: argparse.Namespace) -> int:
         overrides.append(f"train.batch_size={a.batch_size}")
     if a.no_progress:
         overrides.append("train.progress=false")
+    if a.keep_best:
+        overrides.append("train.keep_best=true")
     if not (a.model or a.config or a.resume):
         raise SystemExit("genzoo train: name a model (see `genzoo list`), a --config, or --resume RUN_DIR")
     run = train(
@@ -353,10 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from genzoo.config import ConfigError
+    from genzoo.core.errors import TrainingDiverged
     from genzoo.data import DataFileError
     from genzoo.registry import UnknownNameError
     from genzoo.train.checkpoint import CheckpointError
-    from genzoo.train.engine import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     try:
@@ -365,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genzoo {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"genzoo {args.command}: interrupted; the last complete checkpoint is kept", file=sys.stderr)
+        print(f"genzoo {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

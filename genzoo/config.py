@@ -53,6 +53,8 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations on the valid split (0: once per epoch)
     eval_batches: int = 10
     checkpoint_every: int = 0  # steps between checkpoints (0: once per epoch)
+    checkpoint_minutes: float = 5.0  # also checkpoint after this much wall time (0: only by steps)
+    keep_best: bool = False  # keep the weights of the best validation NLL in checkpoints/best.safetensors
     keep_checkpoints: int = 2
     divergence_factor: float = 1e4  # stop when a loss exceeds this times its running median
     divergence_patience: int = 3  # stop when a model's logged "*diverged" flag averages >= 0.9 this many
@@ -64,12 +66,20 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """A run's whole description; ``provenance`` records where its data came from (the data directory and
+    the training split's fingerprint), so ``eval``, ``sample`` and ``--resume`` find the same data."""
+
     model: dict[str, Any]
     data: dict[str, Any]
     train: TrainConfig
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        """What makes two runs the same run (everything but the provenance)."""
+        return {"model": dict(self.model), "data": dict(self.data), "train": dataclasses.asdict(self.train)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": dict(self.model), "data": dict(self.data), "train": dataclasses.asdict(self.train)}
+        return {**self.spec(), **({"provenance": dict(self.provenance)} if self.provenance else {})}
 
 
 
@@ -173,4 +183,6 @@ def load_run_config(run_dir: Path) -> RunConfig:
         raise ConfigError(f"{run_dir} is not a genzoo run directory (no config.yaml)")
     with open(path) as f:
         doc = yaml.safe_load(f)
-    return RunConfig(doc["model"], doc["data"], build_dataclass(TrainConfig, doc["train"], "train"))
+    return RunConfig(
+        doc["model"], doc["data"], build_dataclass(TrainConfig, doc["train"], "train"), doc.get("provenance") or {}
+    )

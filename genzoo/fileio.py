@@ -21,3 +21,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def clean_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries :func:`atomic_write_bytes` leaves when a process is killed mid-write
+    (``.NAME.<random>.tmp``) from ``directory``; only that pattern is touched. Returns what was removed."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    removed = []
+    for p in d.iterdir():
+        if p.is_file() and p.name.startswith(".") and p.name.endswith(".tmp"):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

@@ -416,7 +416,8 @@ def test_uniform_init_and_noise_scale(cls: type) -> None:
 @pytest.mark.parametrize("name", ["gan-mnist", "cgan-mnist"])
 def test_named_configs_build_with_the_paper_optimiser(name: str) -> None:
     from genzoo.config import resolve
-    from genzoo.train.engine import build_model, build_optimizer
+    from genzoo.train.loop import build_model
+    from genzoo.train.optim import build_optimizer
 
     cfg = resolve(config=name)
     model = build_model(cfg, MNIST_INFO)
@@ -433,7 +434,7 @@ def test_cgan_mnist_generator_hears_the_label_as_loudly_as_the_noise_at_init() -
     G's joint pre-activation varied ~24x less across samples than the noise's part, G started
     label-blind and collapsed. The named config must keep the two within a small factor."""
     from genzoo.config import resolve
-    from genzoo.train.engine import build_model
+    from genzoo.train.loop import build_model
 
     def label_to_noise_ratio(model: CGAN) -> float:
         g = model.generator
