@@ -15,7 +15,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -31,7 +31,7 @@ class TrainConfig:
     epochs: int = 10
     steps: int | None = None  # stop after this many steps (overrides epochs when set)
     batch_size: int = 100
-    optimizer: str = "adam"  # adam | adamw | adamax | sgd | rmsprop
+    optimizer: Literal["adam", "adamw", "adamax", "sgd", "rmsprop"] = "adam"
     lr: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     momentum: float = 0.0
@@ -39,7 +39,7 @@ class TrainConfig:
     momentum_ramp_epochs: list[int] = field(default_factory=lambda: [1, 250])  # [start, saturate] of the ramp
     weight_decay: float = 0.0
     eps: float = 1e-8
-    lr_schedule: str = "constant"  # constant | cosine | exponential | step
+    lr_schedule: Literal["constant", "cosine", "exponential", "step"] = "constant"
     lr_decay: float = 1.0  # exponential: factor per epoch; step: factor every lr_step_epochs
     lr_step_epochs: int = 1
     warmup_steps: int = 0

@@ -218,13 +218,13 @@ def test_logged_scalars() -> None:
 
 
 def test_k_discriminator_steps_per_generator_step() -> None:
-    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], k=3), DataInfo((1, 8, 8), 17))
+    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], d_steps=3), DataInfo((1, 8, 8), 17))
     schedule = [model.update_schedule(s) for s in range(6)]
     assert sum(s.count("discriminator") for s in schedule) == 6
     assert [("generator" in s) for s in schedule] == [False, False, True, False, False, True]
     assert all(s[0] == "discriminator" for s in schedule)
     with pytest.raises(ValueError):
-        GAN(GANConfig(k=0), MNIST_INFO)
+        GAN(GANConfig(d_steps=0), MNIST_INFO)
 
 
 def test_sampling_is_deterministic_per_seed_and_in_range() -> None:
