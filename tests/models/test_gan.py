@@ -11,13 +11,8 @@ import torch
 from genzoo.core import DataInfo
 from genzoo.models.adversarial.mlp_gan import CGAN, GAN, CGANConfig, GANConfig
 from genzoo.models.base import GenerativeModel
-from genzoo.nn.gan_losses import (
-    InstanceNoise,
-    collapse_flag,
-    discriminator_loss,
-    frozen,
-    generator_loss,
-)
+from genzoo.nn.gan_losses import InstanceNoise, discriminator_loss, frozen, generator_loss
+from genzoo.nn.monitors import collapse_flag
 from genzoo.registry import MODELS
 
 MNIST_INFO = DataInfo((1, 28, 28), 256, 10)

@@ -31,7 +31,7 @@ from torch import Tensor
 from genzoo.core import Batch, DataInfo
 from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.models.adversarial.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
-from genzoo.nn.gan_losses import dcgan_init_
+from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
 

@@ -36,15 +36,8 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
 from genzoo.models.base import GenerativeModel
-from genzoo.nn.gan_losses import (
-    InstanceNoise,
-    check_loss_kind,
-    collapse_flag,
-    discriminator_loss,
-    diversity,
-    frozen,
-    generator_loss,
-)
+from genzoo.nn.gan_losses import InstanceNoise, check_loss_kind, discriminator_loss, frozen, generator_loss
+from genzoo.nn.monitors import collapse_flag, diversity
 
 NOISE_KINDS = ("uniform", "gaussian")
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from genzoo.core import DataInfo
 from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
-from genzoo.nn.gan_losses import dcgan_init_
+from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
 
