@@ -1,0 +1,21 @@
+"""A small local web app: human evaluation studies (``genzoo study``) and a run explorer (``genzoo explore``).
+
+Needs the optional extra ``genzoo[web]`` (Starlette + uvicorn). The study core
+(:mod:`genzoo.web.study`, :mod:`genzoo.web.store`, :mod:`genzoo.web.results`) uses only the standard
+library, numpy and genzoo's API, so creating a study and reading its results work without the extra.
+"""
+
+from __future__ import annotations
+
+
+class StudyError(ValueError):
+    """A bad study config, study folder or request argument (one line, naming the field and value)."""
+
+
+def require_web() -> None:
+    """Raise a one-line error when the web extra is not installed."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise StudyError(f"the web app needs the optional extra: pip install 'genzoo[web]' ({e.name} missing)") from None
