@@ -18,4 +18,5 @@ def require_web() -> None:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
-        raise StudyError(f"the web app needs the optional extra: pip install 'genzoo[web]' ({e.name} missing)") from None
+        missing = e.name
+        raise StudyError(f"the web app needs the optional extra: pip install 'genzoo[web]' ({missing} missing)") from None

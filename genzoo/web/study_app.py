@@ -35,7 +35,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from genzoo.web.common import STATIC_DIR, STATIC_FILES, NotFound, page, parse_json_body, request_token, safe_file, token_ok
+from genzoo.web.common import (
+    STATIC_DIR,
+    STATIC_FILES,
+    NotFound,
+    page,
+    parse_json_body,
+    request_token,
+    safe_file,
+    token_ok,
+)
 from genzoo.web.results import answers_csv, study_results
 from genzoo.web.store import RequestError, Study
 

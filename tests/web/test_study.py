@@ -198,7 +198,7 @@ def test_results_equal_a_direct_count_and_exclude_failed_checks(make_study) -> N
     fooled = n = real_ok = real_n = 0
     rows = con.execute("SELECT t.participant, t.kind, t.model, t.truth, a.response FROM trials t "
                        "JOIN answers a USING (participant, idx)").fetchall()
-    for participant, kind, model, truth, response in rows:
+    for participant, kind, _model, truth, response in rows:
         if kind != "main" or participant == 3:
             continue
         if truth == "real":
@@ -290,7 +290,8 @@ def test_concurrent_writers_lose_and_duplicate_nothing(make_study) -> None:
         t.join()
     assert not errors
     con = open_study(path).connect()  # a fresh process-level view of the file
-    counts = con.execute("SELECT participant, COUNT(*), MIN(idx), MAX(idx) FROM answers GROUP BY participant").fetchall()
+    counts = con.execute(
+        "SELECT participant, COUNT(*), MIN(idx), MAX(idx) FROM answers GROUP BY participant").fetchall()
     assert sorted(c[0] for c in counts) == list(range(6))
     assert all(c[1:] == (14, 0, 13) for c in counts)
     assert con.execute("SELECT COUNT(*) FROM answers WHERE response != 'real'").fetchone()[0] == 0
