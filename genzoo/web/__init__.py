@@ -19,4 +19,6 @@ def require_web() -> None:
         import uvicorn  # noqa: F401
     except ImportError as e:
         missing = e.name
-        raise StudyError(f"the web app needs the optional extra: pip install 'genzoo[web]' ({missing} missing)") from None
+        raise StudyError(
+            f"the web app needs the optional extra: pip install 'genzoo[web]' ({missing} missing)"
+        ) from None
