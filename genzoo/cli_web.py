@@ -1,7 +1,7 @@
 """``genzoo study`` and ``genzoo explore``: the local web app's commands (registered into :mod:`genzoo.cli`).
 
     genzoo study create CONFIG.yaml [-o STUDY_DIR]
-    genzoo study serve STUDY_DIR [STUDY_DIR ...] [--host 127.0.0.1] [--port 8000] [--token T]
+    genzoo study serve [STUDY_DIR ...] [--host 127.0.0.1] [--port 8000] [--token T] [--studies-dir DIR]
     genzoo study results STUDY_DIR [--csv OUT.csv] [--json]
     genzoo study export STUDY_DIR -o OUT.csv
     genzoo study close|open STUDY_DIR
@@ -30,9 +30,11 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     c.add_argument("config", help="study config YAML (see genzoo.web.study)")
     c.add_argument("-o", "--out", help="study folder (default: studies/<name>)")
     s = sub.add_parser("serve", help="serve studies to participants (and admin pages behind a token)")
-    s.add_argument("studies", nargs="+", metavar="STUDY_DIR")
+    s.add_argument("studies", nargs="*", metavar="STUDY_DIR", help="studies to serve (more can be created on the "
+                   "admin page)")
     _serve_args(s, 8000)
     s.add_argument("--token", help="admin token (default: $GENZOO_ADMIN_TOKEN, else a fresh random one)")
+    s.add_argument("--studies-dir", default="studies", help="where studies created on the admin page go")
     r = sub.add_parser("results", help="print %% judged real per model (Wilson CI), participants, checks")
     r.add_argument("study", metavar="STUDY_DIR")
     r.add_argument("--csv", help="also write the per-trial answers to this CSV file")
@@ -65,7 +67,7 @@ def _study(a: argparse.Namespace) -> int:
         base = f"http://{a.host}:{a.port}"
         banner = [f"participants: {base}/s/{st.name}/" for st in studies]
         banner.append(f"admin (results, CSV, close): {base}/admin/?token={token}")
-        serve(create_app(studies, token), a.host, a.port, banner)
+        serve(create_app(studies, token, a.studies_dir), a.host, a.port, banner)
         return 0
     from genzoo.web.results import format_results, study_results, write_csv
     from genzoo.web.store import open_study

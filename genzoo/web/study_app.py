@@ -16,6 +16,8 @@ Admin URLs (token from ``Authorization: Bearer``, ``X-Genzoo-Token`` or ``?token
     GET  /admin/S/results.json   :func:`genzoo.web.results.study_results`
     GET  /admin/S/answers.csv    :func:`genzoo.web.results.answers_csv`
     POST /admin/S/close, /admin/S/open
+    POST /admin/create           a study config (YAML body, or form field ``config``) -> created and served;
+                                 relative paths are relative to the server's working directory
 
 A participant's responses never include the key (which images are real, which model made them, which
 trials are attention checks) or anything about other participants; only practice answers get feedback.
@@ -56,12 +58,39 @@ NO_STORE = {"Cache-Control": "no-store"}
 class StudyServer:
     """The state behind the app: the studies by name, the admin token and one connection per thread."""
 
-    def __init__(self, studies: list[Study], admin_token: str) -> None:
+    def __init__(self, studies: list[Study], admin_token: str, studies_dir: Path) -> None:
         self.studies = {s.name: s for s in studies}
         if len(self.studies) != len(studies):
             raise RequestError(400, "two studies with the same name")
         self.admin_token = admin_token
+        self.studies_dir = studies_dir
         self._local = threading.local()
+        self._create_lock = threading.Lock()
+
+    def create(self, text: str) -> Study:
+        """Create a study from config text (YAML) in ``studies_dir`` and serve it; bad config -> 422."""
+        import yaml
+
+        from genzoo.web import StudyError
+        from genzoo.web.store import open_study
+        from genzoo.web.study import create_study, parse_config
+
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise RequestError(422, f"config is not valid YAML ({str(e).splitlines()[0]})") from None
+        with self._create_lock:
+            try:
+                cfg = parse_config(doc, "config", Path.cwd())
+                if cfg.name in self.studies:
+                    raise RequestError(409, f"a study named {cfg.name!r} is already served")
+                st = open_study(create_study(cfg, self.studies_dir / cfg.name))
+            except RequestError:
+                raise
+            except (StudyError, ValueError, KeyError) as e:  # bad config, data or run (nothing was written)
+                raise RequestError(422, str(e)) from None
+            self.studies[st.name] = st
+        return st
 
     def study(self, name: str) -> Study:
         st = self.studies.get(name)
@@ -100,9 +129,10 @@ def _participant_token(token: str) -> str:
     return token
 
 
-def create_app(studies: list[Study], admin_token: str) -> Starlette:
-    """The Starlette app serving ``studies``; admin pages need ``admin_token``."""
-    srv = StudyServer(studies, admin_token)
+def create_app(studies: list[Study], admin_token: str, studies_dir: str | Path = "studies") -> Starlette:
+    """The Starlette app serving ``studies``; admin pages need ``admin_token``; studies created from the
+    admin page go to ``studies_dir``."""
+    srv = StudyServer(studies, admin_token, Path(studies_dir))
 
     def guard(fn: Any) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -227,8 +257,29 @@ def create_app(studies: list[Study], admin_token: str) -> Starlette:
                 f'<form method="post" action="/admin/{html.escape(name)}/{action}{q}">'
                 f'<button type="submit">{action} the study</button></form></section>'
             )
+        q = f"?token={html.escape(token, quote=True)}"
+        parts.append(
+            f'<section><h2>New study</h2><form method="post" action="/admin/create{q}">'
+            '<p><textarea name="config" rows="12" cols="80" placeholder="study config (YAML), as for '
+            '`genzoo study create`"></textarea></p><button type="submit">create and serve</button></form></section>'
+        )
         parts.append("</main>")
         return HTMLResponse(page("genzoo study results", "".join(parts)), headers=NO_STORE)
+
+    async def admin_create(request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > 65536:
+            raise RequestError(413, "config over 64 KiB")
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            from urllib.parse import parse_qs
+
+            text = (parse_qs(raw.decode("utf-8", "replace")).get("config") or [""])[0]
+        else:
+            text = raw.decode("utf-8", "replace")
+        st = await run_in_threadpool(srv.create, text)
+        if "text/html" in request.headers.get("accept", ""):
+            return Response(status_code=303, headers={"Location": f"/admin/?token={request_token(request) or ''}"})
+        return JSONResponse({"study": st.name, "url": f"/s/{st.name}/", "folder": str(st.root)}, headers=NO_STORE)
 
     async def admin_json(request: Request) -> Response:
         st = srv.study(request.path_params["study"])
@@ -261,6 +312,7 @@ def create_app(studies: list[Study], admin_token: str) -> Starlette:
         Route("/s/{study}/api/{token}/answer", guard(answer), methods=["POST"]),
         Route("/s/{study}/img/{image}", guard(image)),
         Route("/admin/", admin(admin_index)),
+        Route("/admin/create", admin(admin_create), methods=["POST"]),
         Route("/admin/{study}/results.json", admin(admin_json)),
         Route("/admin/{study}/answers.csv", admin(admin_csv)),
         Route("/admin/{study}/close", admin(set_closed(True)), methods=["POST"]),

@@ -248,3 +248,27 @@ def test_explorer_serves_only_the_run_folder(explore_client, tiny_runs, tmp_path
         assert explore_client.get(f"/r/dcgan/files/checkpoints/{ckpt.name}").status_code == 404  # not a picture/log
     finally:
         (run / "link.txt").unlink()
+
+
+def test_admin_creates_a_study_only_with_the_token(study_client, tmp_path: Path, monkeypatch) -> None:
+    from .conftest import write_study_config
+
+    client, path = study_client
+    cfg = write_study_config(tmp_path / "new", name="fresh", trials=4, pool=10)
+    monkeypatch.chdir(tmp_path / "new")  # relative paths in a posted config are the server's
+    text = cfg.read_text()
+    assert client.post("/admin/create", content=text).status_code == 401
+    assert client.post("/admin/create", content=text, params={"token": "nope"}).status_code == 403
+    assert client.get("/s/fresh/").status_code == 404
+    bad = client.post("/admin/create", content="name: [", params={"token": TOKEN})
+    assert bad.status_code == 422 and "YAML" in bad.json()["error"]
+    bad = client.post("/admin/create", content=text.replace("pool: 10", "pool: 1"), params={"token": TOKEN})
+    assert bad.status_code == 422 and "pool = 1" in bad.json()["error"]
+    assert not (tmp_path / "new" / "studies").exists()
+    r = client.post("/admin/create", content=text, params={"token": TOKEN})
+    assert r.status_code == 200, r.text
+    assert r.json()["url"] == "/s/fresh/"
+    token = client.post("/s/fresh/join").json()["token"]
+    image = client.get(f"/s/fresh/api/{token}").json()["trial"]["images"][0]
+    assert client.get(image).status_code == 200
+    assert client.post("/admin/create", content=text, params={"token": TOKEN}).status_code == 409

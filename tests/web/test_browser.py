@@ -187,3 +187,43 @@ def test_two_participants_at_once(browser, server: Server) -> None:
     assert res["participants"]["completed"] == 2
     for c in contexts:
         c.close()
+
+
+def test_explorer_page_in_the_browser(browser, tiny_runs) -> None:
+    """The explorer's page draws a grid, shows a clicked sample's neighbours, and walks the latent space."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "genzoo", "explore", str(tiny_runs["dcgan"]), "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None and time.time() < deadline, "explorer did not start"
+            try:
+                urllib.request.urlopen(base + "/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        page = browser.new_page()
+        page.goto(f"{base}/r/dcgan/")
+        page.wait_for_function("document.getElementById('grid').naturalWidth > 0", timeout=20_000)
+        # click the centre of the second tile of the first row: 8x8 images at scale 8, padding 2 (scaled)
+        page.eval_on_selector("#grid", "e => { e.style.width = e.naturalWidth + 'px'; }")
+        scale, pad, w = 8, 2, 8
+        x = (pad + (w + pad) * 1 + w / 2) * scale
+        y = (pad + w / 2) * scale
+        page.click("#grid", position={"x": x, "y": y})
+        page.wait_for_selector("body[data-nn-index='1']", timeout=20_000)
+        assert "nearest training images" in page.inner_text("#nn-text")
+        assert page.eval_on_selector("#nn-img", "e => e.naturalWidth") > 0
+        page.click("#interp-form button")
+        page.wait_for_function("(document.querySelector('#interp img') || {}).naturalWidth > 0", timeout=20_000)
+        page.fill("#arith-form input[name=groups]", "a:0,1;b:2;c:99")
+        page.click("#arith-form button")
+        page.wait_for_selector("#arith p.error", timeout=20_000)
+        assert "indices must be in [0, 64)" in page.inner_text("#arith p.error")
+        page.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
