@@ -113,12 +113,9 @@ class RunView:
         """The ``n`` samples of ``seed`` (a video's first frame), float (n, C, H, W) in [0, 1]."""
 
         def draw() -> Any:
-            import torch
+            from genzoo.web import sample_images
 
-            from genzoo.api import sample
-
-            cond = None if label is None else torch.full((n,), label, dtype=torch.long)
-            x = sample(self.model, n, seed=seed, condition=cond)
+            x = sample_images(self.model, n, seed, label)
             return x[:, 0] if x.dim() == 5 else x
 
         return self.cached(("samples", seed, n, label), draw)
@@ -233,12 +230,13 @@ def _metrics_html(run: RunView) -> str:
 
 
 def _saved_pictures(run: RunView) -> str:
-    pics = sorted(p for p in [*run.root.glob("*.png"), *run.root.glob("samples/*.png")] if p.is_file())[-24:]
+    history = sorted(p for p in run.root.glob("samples/*.png") if p.is_file())[-8:]  # the latest grids
+    pics = sorted(p for p in run.root.glob("*.png") if p.is_file()) + history
     if not pics:
         return ""
     items = "".join(
         f'<figure><img src="/r/{html.escape(run.name)}/files/{html.escape(str(p.relative_to(run.root)))}" '
-        f'alt="" style="max-width:256px"><figcaption>{html.escape(str(p.relative_to(run.root)))}</figcaption></figure>'
+        f'alt="" style="width:192px"><figcaption>{html.escape(str(p.relative_to(run.root)))}</figcaption></figure>'
         for p in pics
     )
     return f'<h2>Saved pictures</h2><div class="pics">{items}</div>'
@@ -264,7 +262,8 @@ def _run_page(run: RunView, info: dict[str, Any]) -> str:
         )
     cond = f" &middot; conditional on {info['num_classes']} classes" if info["conditional"] else ""
     body = (
-        f"<main><h1>{html.escape(run.name)}</h1><p>model <b>{html.escape(str(info['model']))}</b> &middot; data "
+        f"<main class='wide'><h1>{html.escape(run.name)}</h1>"
+        f"<p>model <b>{html.escape(str(info['model']))}</b> &middot; data "
         f"<b>{html.escape(str(info['data']))}</b> &middot; images {'x'.join(map(str, info['shape']))}{cond}"
         f"{' &middot; latent dim ' + str(info['latent_dim']) if info['latent'] else ''}</p>"
         '<h2>Samples</h2><form id="grid-form"><label>seed <input name="seed" type="number" value="0" min="0"></label>'

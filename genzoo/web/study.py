@@ -212,25 +212,23 @@ def _png(img: np.ndarray) -> bytes:
 
 
 def _draw_model(src: ModelSource, n: int, seed: int) -> np.ndarray:
-    if src.samples is not None:
-        from genzoo.cli import _read_samples
+    from genzoo.web import read_sample_file, sample_images
 
-        x = _read_samples(src.samples)
+    if src.samples is not None:
+        x = read_sample_file(src.samples)
         if len(x) < n:
             raise StudyError(f"models {src.name!r}: {src.samples} holds {len(x)} images; the study needs {n}")
         return _as_images(x[:n])
-    from genzoo.api import load, sample
+    from genzoo.api import load
 
     model = load(src.run)
     if src.label is None:
-        return _as_images(sample(model, n, seed=seed))
-    import torch
-
+        return _as_images(sample_images(model, n, seed))
     k = int(getattr(getattr(model, "data_info", None), "num_classes", 0))
     if not getattr(model, "is_conditional", False) or not 0 <= src.label < k:
         raise StudyError(f"models {src.name!r}: label {src.label} given, but the run is not conditional on "
                          f"{k} classes")
-    return _as_images(sample(model, n, seed=seed, condition=torch.full((n,), src.label, dtype=torch.long)))
+    return _as_images(sample_images(model, n, seed, src.label))
 
 
 def _draw_real(cfg: StudyConfig, n: int) -> np.ndarray:
