@@ -30,11 +30,12 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     c.add_argument("config", help="study config YAML (see genzoo.web.study)")
     c.add_argument("-o", "--out", help="study folder (default: studies/<name>)")
     s = sub.add_parser("serve", help="serve studies to participants (and admin pages behind a token)")
-    s.add_argument("studies", nargs="*", metavar="STUDY_DIR", help="studies to serve (more can be created on the "
-                   "admin page)")
+    s.add_argument("studies", nargs="*", metavar="STUDY_DIR",
+                   help="studies to serve (default: every study in --studies-dir); the admin page can add more")
     _serve_args(s, 8000)
     s.add_argument("--token", help="admin token (default: $GENZOO_ADMIN_TOKEN, else a fresh random one)")
-    s.add_argument("--studies-dir", default="studies", help="where studies created on the admin page go")
+    s.add_argument("--studies-dir", default="studies",
+                   help="where studies created on the admin page go (default: studies)")
     r = sub.add_parser("results", help="print %% judged real per model (Wilson CI), participants, checks")
     r.add_argument("study", metavar="STUDY_DIR")
     r.add_argument("--csv", help="also write the per-trial answers to this CSV file")
@@ -59,10 +60,13 @@ def _study(a: argparse.Namespace) -> int:
         from genzoo.web import require_web
 
         require_web()
+        from pathlib import Path
+
         from genzoo.web.common import new_token, serve
         from genzoo.web.study_app import create_app, study_paths
 
-        studies = study_paths(a.studies)
+        found = sorted(p.parent for p in Path(a.studies_dir).glob("*/study.sqlite")) if not a.studies else []
+        studies = study_paths(a.studies or found)
         token = a.token or os.environ.get("GENZOO_ADMIN_TOKEN") or new_token()
         base = f"http://{a.host}:{a.port}"
         banner = [f"participants: {base}/s/{st.name}/" for st in studies]

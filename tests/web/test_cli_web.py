@@ -63,3 +63,15 @@ def test_serve_binds_loopback_by_default_and_warns_when_exposed(
     out = capsys.readouterr()
     assert ("warning" in out.err) == warns
     assert "/s/srv/" in out.out and "token=tok-123456789012345" in out.out
+
+
+def test_serve_without_paths_serves_the_studies_dir(
+    make_study, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    a, b = make_study("one"), make_study("two")
+    assert a.parent == b.parent
+    assert main(["study", "serve", "--studies-dir", str(a.parent), "--token", "t" * 20]) == 0
+    out = capsys.readouterr().out
+    assert "/s/one/" in out and "/s/two/" in out
