@@ -29,6 +29,8 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     c = sub.add_parser("create", help="draw and store a study's images from its YAML config")
     c.add_argument("config", help="study config YAML (see genzoo.web.study)")
     c.add_argument("-o", "--out", help="study folder (default: studies/<name>)")
+    c.add_argument("--data-dir", help="where the real data set's files are (default: the config's data_dir, "
+                   "else $GENZOO_DATA_DIR or ./data)")
     s = sub.add_parser("serve", help="serve studies to participants (and admin pages behind a token)")
     s.add_argument("studies", nargs="*", metavar="STUDY_DIR",
                    help="studies to serve (default: every study in --studies-dir); the admin page can add more")
@@ -51,9 +53,14 @@ def _study_args(p: argparse.ArgumentParser) -> None:
 @_study_args.run
 def _study(a: argparse.Namespace) -> int:
     if a.action == "create":
-        from genzoo.web.study import create_study
+        import dataclasses
 
-        out = create_study(a.config, a.out)
+        from genzoo.web.study import create_study, load_config
+
+        cfg = load_config(a.config)
+        if a.data_dir:
+            cfg = dataclasses.replace(cfg, data_dir=a.data_dir)
+        out = create_study(cfg, a.out)
         print(f"created study {out} (serve it with: genzoo study serve {out})")
         return 0
     if a.action == "serve":

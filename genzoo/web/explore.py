@@ -36,6 +36,7 @@ from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -235,7 +236,7 @@ def _saved_pictures(run: RunView) -> str:
     if not pics:
         return ""
     items = "".join(
-        f'<figure><img src="/r/{html.escape(run.name)}/files/{html.escape(str(p.relative_to(run.root)))}" '
+        f'<figure><img src="/r/{html.escape(run.name)}/files/{html.escape(quote(p.relative_to(run.root).as_posix()))}" '
         f'alt="" style="width:192px"><figcaption>{html.escape(str(p.relative_to(run.root)))}</figcaption></figure>'
         for p in pics
     )

@@ -158,7 +158,7 @@ def create_app(studies: list[Study], admin_token: str, studies_dir: str | Path =
 
     # ----- participants ----------------------------------------------------------------------------
     async def index(request: Request) -> Response:
-        items = "".join(f'<li><a href="/s/{html.escape(n)}/">{html.escape(n)}</a></li>' for n in srv.studies)
+        items = "".join(f'<li><a href="/s/{html.escape(n)}/">{html.escape(n)}</a></li>' for n in list(srv.studies))
         return HTMLResponse(page("genzoo studies", f"<main><h1>Studies</h1><ul>{items}</ul></main>"))
 
     async def start(request: Request) -> Response:
@@ -245,7 +245,7 @@ def create_app(studies: list[Study], admin_token: str, studies_dir: str | Path =
         from genzoo.web.results import format_results
 
         parts = ["<main><h1>Study results</h1>"]
-        for name, st in srv.studies.items():
+        for name, st in list(srv.studies.items()):
             res = await run_in_threadpool(study_results, st)
             q = f"?token={html.escape(token, quote=True)}"
             action = "open" if res["closed"] else "close"

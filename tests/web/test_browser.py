@@ -227,3 +227,25 @@ def test_explorer_page_in_the_browser(browser, tiny_runs) -> None:
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_2afc_with_arrow_keys_and_buttons(browser, make_study) -> None:
+    path = make_study("pair", design="2afc", trials=4, pool=10, practice=0, attention_checks=0, presentation_ms=0)
+    srv = Server(path, _free_port())
+    srv.start()
+    try:
+        page = browser.new_page()
+        page.goto(srv.base + "/s/pair/")
+        page.click("#start")
+        for i, how in enumerate(["ArrowLeft", "ArrowRight", "2", "click-left"]):
+            _wait_ready(page, i)
+            assert page.locator("#stage img").count() == 2
+            if how == "click-left":
+                page.click('[data-response="left"]')
+            else:
+                page.keyboard.press(how)
+        page.wait_for_selector('body[data-done="yes"]', timeout=20_000)
+        assert [r for _, _, r in _answers(path)] == ["left", "right", "right", "left"]
+        page.close()
+    finally:
+        srv.kill()
