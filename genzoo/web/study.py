@@ -39,7 +39,7 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -319,7 +319,6 @@ class Trial:
     model: str | None  # the generated image's source (None for a real image in the single design)
     images: list[str]
     truth: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _split_even(total: int, parts: int, rotate: int) -> list[int]:
