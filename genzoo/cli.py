@@ -343,6 +343,9 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
+import genzoo.cli_web  # noqa: E402,F401  (registers `study` and `explore`)
+
+
 # ----- entry point -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from genzoo import __version__
