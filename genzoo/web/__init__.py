@@ -24,7 +24,7 @@ def sample_images(model: Any, n: int, seed: int, label: int | None = None) -> An
 
     if label is None:
         return sample(model, n, seed=seed)
-    return sample(model, n, seed=seed, condition=torch.full((n,), int(label), dtype=torch.long))
+    return sample(model, n, seed=seed, condition={"label": torch.full((n,), int(label), dtype=torch.long)})
 
 
 def read_sample_file(path: str | Path) -> Any:

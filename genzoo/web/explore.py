@@ -106,7 +106,7 @@ class RunView:
         return {
             "run": self.name, "model": m.name, "data": self.config.data.get("name"), "shape": shape,
             "latent": has_latent(m), "latent_dim": getattr(m, "latent_dim", None) if has_latent(m) else None,
-            "conditional": bool(m.is_conditional), "num_classes": int(m.data_info.num_classes),
+            "conditional": "label" in m.condition_keys(), "num_classes": int(m.data_info.num_classes),
             "grid": {"padding": PADDING, "scale": default_scale_for(image_shape, default_scale)},
         }
 
@@ -169,7 +169,7 @@ def _label(q: Any, run: RunView) -> int | None:
     if q.get("label") in (None, ""):
         return None
     m = run.model
-    if not m.is_conditional or m.data_info.num_classes < 1:
+    if "label" not in m.condition_keys():
         raise RequestError(422, f"run {run.name!r} is not class-conditional; drop the label parameter")
     return _int(q, "label", None, 0, m.data_info.num_classes - 1)
 

@@ -225,7 +225,7 @@ def _draw_model(src: ModelSource, n: int, seed: int) -> np.ndarray:
     if src.label is None:
         return _as_images(sample_images(model, n, seed))
     k = int(getattr(getattr(model, "data_info", None), "num_classes", 0))
-    if not getattr(model, "is_conditional", False) or not 0 <= src.label < k:
+    if "label" not in model.condition_keys() or not 0 <= src.label < k:
         raise StudyError(f"models {src.name!r}: label {src.label} given, but the run is not conditional on "
                          f"{k} classes")
     return _as_images(sample_images(model, n, seed, src.label))
