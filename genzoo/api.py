@@ -87,8 +87,21 @@ def train(
                 f"{run_dir} already holds a run with another config; continue it with "
                 f"`genzoo train --resume {run_dir}` or choose another --run-dir"
             )
+    _check_resumable(run_dir)
     trainer = Trainer(cfg, run_dir, data_dir=data_dir, device=str(resolve_device(device)), hooks=hooks)
     return trainer.fit()
+
+
+def _check_resumable(run_dir: Path) -> None:
+    """The checkpoint a run would continue from reads cleanly (finite weights, a complete training state),
+    checked before training touches the run directory."""
+    from genzoo.train import checkpoint as ckpt
+
+    steps = ckpt.list_checkpoints(run_dir)
+    if steps:
+        weights, state = ckpt.checkpoint_paths(run_dir, steps[-1])
+        ckpt.read_weights(weights)
+        ckpt.load_state(state)
 
 
 def load(run_dir: str | os.PathLike[str], device: str = defaults.DEVICE) -> GenerativeModel:

@@ -220,6 +220,10 @@ def _read_samples(path: str) -> Any:
         if not files:
             raise DataFileError(p, "--samples: no image files (.png, .jpg, ...) in this folder")
         return torch.from_numpy(read_images(files)).float() / 255.0
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] != b"PK":
+        raise DataFileError(p, "--samples: not an .npz file (a zip of arrays, as numpy.savez writes)")
     try:
         with np.load(p, allow_pickle=False) as npz:
             if not npz.files:
