@@ -146,6 +146,8 @@ CONSTRAINTS: dict[str, Range] = {
         "instance_noise", "instance_noise_steps", "ae_steps", "init_std", "init_scale",
     )},
     "model.sigmas": POSITIVE,
+    # data options (the readers' keyword arguments)
+    "data.channels": Range(1, 3), "data.size": AT_LEAST_1,
     # metric options (``genzoo eval --option``, ``evaluate(options=...)``): sample and split counts
     **{f"metric.{name}": AT_LEAST_1 for name in (
         "importance_samples", "n_samples", "n_reference", "n_test", "n_valid", "n_pairs", "splits", "subset",
