@@ -8,7 +8,13 @@ from typing import Literal
 import pytest
 
 from genzoo.config import (
-    CONSTRAINTS, TrainConfig, build_dataclass, check_value, field_types, named_configs, resolve,
+    CONSTRAINTS,
+    TrainConfig,
+    build_dataclass,
+    check_value,
+    field_types,
+    named_configs,
+    resolve,
 )
 from genzoo.core.errors import ConfigError
 from genzoo.data import check_data_options, data_options
