@@ -120,9 +120,9 @@ def download(
             raise DataFileError(dest, f"wrong checksum for {url}: sha256 {actual}, expected {sha256.lower()}")
         os.replace(tmp, dest)
         return dest
-    except http.client.IncompleteRead as e:
-        raise DataFileError(dest, f"download from {url} was cut off after {len(e.partial)} bytes of a chunk "
-                                  f"({received} bytes in all); try again") from None
+    except http.client.IncompleteRead:
+        raise DataFileError(dest, f"download from {url} was cut off mid-stream (the server closed the "
+                                  f"connection inside a chunk); nothing was kept, try again") from None
     except urllib.error.HTTPError as e:
         raise DataFileError(dest, f"download from {url} failed: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
