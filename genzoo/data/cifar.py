@@ -56,9 +56,11 @@ NPZ_COUNT = {"cifar10_data_batch_1_first4000.npz": 4000, "cifar10_test_batch_fir
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickler that can rebuild numpy arrays and nothing else (no code from the file runs)."""
 
-    # _codecs.encode: how protocol-2 pickles written by Python 3 spell a bytes object (pure function)
+    # _codecs.encode / bytes: how protocol-2 pickles written by Python 3 spell a (an empty) bytes object
+    # (pure functions)
     _ALLOWED = {
         ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("__builtin__", "bytes"), ("builtins", "bytes"),
     }
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
