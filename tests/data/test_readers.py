@@ -203,7 +203,8 @@ def test_cifar_python_batches_are_checked_file_by_file(tmp_path: Path) -> None:
     refused({b"data": pixels, b"labels": [200] + [0] * 19}, "CIFAR label 200 out of range .*labels are 0..9")
     refused({b"data": pixels, b"labels": [-1] + [0] * 19}, "CIFAR label -1 out of range")
     refused({b"data": pixels.astype(np.float32), b"labels": [0] * 20}, "CIFAR images of dtype float32; expected uint8")
-    refused({b"data": pixels[:, :100], b"labels": [0] * 20}, r"images of shape \(20, 100\); expected \(N, 3072\)")
+    refused({b"data": pixels[:, :100], b"labels": [0] * 20},
+            r"CIFAR images of shape \(20, 100\); expected \(N, 3072\)")
     refused({b"data": pixels, b"labels": [0] * 19}, "20 CIFAR images but 19 labels")
     refused({b"data": pixels[:0], b"labels": []}, "empty CIFAR batch")
     refused({b"data": pixels, b"labels": [0.5] * 20}, "labels of dtype float64")
