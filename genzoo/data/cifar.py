@@ -76,12 +76,12 @@ def _check_arrays(path: Path, data: np.ndarray, labels: np.ndarray, count: int |
         raise DataFileError(path, f"CIFAR images of dtype {data.dtype}; expected uint8 pixel values 0..255")
     if data.ndim != 2 or data.shape[1] != 3072:
         raise DataFileError(path, f"CIFAR images of shape {data.shape}; expected (N, 3072)")
+    if len(data) == 0:
+        raise DataFileError(path, "empty CIFAR batch (no images)")
     if labels.dtype.kind not in "iu" or labels.ndim != 1:
         raise DataFileError(path, f"CIFAR labels of dtype {labels.dtype}, shape {labels.shape}; expected N integers")
     if len(labels) != len(data):
         raise DataFileError(path, f"{len(data)} CIFAR images but {len(labels)} labels")
-    if len(data) == 0:
-        raise DataFileError(path, "empty CIFAR batch (no images)")
     if count is not None and len(data) != count:
         raise DataFileError(path, f"{len(data)} images; the standard file has {count} (pass data.verify=false "
                                   f"for a non-standard file)")
