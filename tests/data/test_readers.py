@@ -207,7 +207,7 @@ def test_cifar_python_batches_are_checked_file_by_file(tmp_path: Path) -> None:
             r"CIFAR images of shape \(20, 100\); expected \(N, 3072\)")
     refused({b"data": pixels, b"labels": [0] * 19}, "20 CIFAR images but 19 labels")
     refused({b"data": pixels[:0], b"labels": []}, "empty CIFAR batch")
-    refused({b"data": pixels, b"labels": [0.5] * 20}, "labels of dtype float64")
+    refused({b"data": pixels, b"labels": [0.5] * 20}, "CIFAR labels of dtype float64")
     refused({b"labels": [0] * 20}, "corrupt or truncated CIFAR python batch")
     (root / "data_batch_3").write_bytes(b"")
     with pytest.raises(DataFileError, match="data_batch_3: corrupt or truncated"):
