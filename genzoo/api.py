@@ -24,7 +24,7 @@ from genzoo.defaults import resolve_device
 from genzoo.evaluation import EvalContext, MetricUnavailable, draw_samples
 from genzoo.fileio import check_writable_dir, check_writable_file
 from genzoo.models.base import GenerativeModel
-from genzoo.registry import METRICS
+from genzoo.registry import DATASETS, METRICS
 from genzoo.train.engine import Run, Trainer, default_run_dir, load_run
 
 
@@ -245,8 +245,12 @@ def evaluate(
     check_count(batch_size, "batch_size")
     check_count(seed, "seed", minimum=0)
     names = metrics or (["nll"] if run_dir is not None else [])
+    if not names:
+        raise UsageError("no metric to compute; name one or more (`genzoo list` shows them)")
     for name in names:
         METRICS.get(name)  # an unknown metric name is an error before any work
+    if data is not None:
+        DATASETS.get(data)  # so is an unknown dataset
     per_metric = _split_options(names, options or {})
     scores_file = Path(run_dir) / "eval.jsonl" if write and run_dir is not None else None
     model = None

@@ -43,7 +43,10 @@ def command(name: str, help_text: str) -> Callable[[Callable[[argparse.ArgumentP
 def _parse_value(text: str) -> Any:
     from genzoo.config import parse_override
 
-    return parse_override(f"x={text}")[1]
+    try:
+        return parse_override(f"x={text}")[1]
+    except UsageError:
+        raise UsageError(f"{text!r} is not a YAML value (e.g. 3, 0.5, [1, 2], text; quote text with ': ')") from None
 
 
 def _count(minimum: int) -> Callable[[str], int]:

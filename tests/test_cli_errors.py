@@ -49,6 +49,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "list.yaml").write_text("- model\n- data\n")
     (root / "extra.yaml").write_text("model: {name: vae}\noptimiser: {lr: 1}\n")
     (root / "notmap.yaml").write_text("model: {name: vae}\ntrain: 5\n")
+    (root / "binary.yaml").write_bytes(bytes(range(128, 256)) * 3)
     # images to score
     np.savez(root / "empty.npz")
     np.savez(root / "wrong.npz", images=np.zeros((10, 3, 8, 8), np.float32))
@@ -150,6 +151,15 @@ CASES = [
     (["train", "--resume", "{root}/emptyopt", "--steps", "4"], RUNTIME, "empty optimiser state"),
     # images given to eval
     (["eval"], USAGE, "give a RUN_DIR"),
+    (["eval", "--real-baseline", "--data", "digits"], USAGE, "no metric to compute"),
+    (["eval", "--real-baseline", "--data", "nosuch", "--metric", "fid"], USAGE, "unknown dataset 'nosuch'"),
+    (["eval", "{root}/run", "--option", "importance_samples"], USAGE, "'importance_samples' is not KEY=VALUE"),
+    (["sample", "{root}/run", "--condition", "box=[["], USAGE, "'\\[\\[' is not a YAML value"),
+    (["sample", "{root}/run", "--class", "3"], USAGE, "model 'vae' does not take condition 'label'"),
+    (["train", "vae", "--set", "train.lr=[1,2"], USAGE, "override 'train.lr=\\[1,2': .* is not a YAML value"),
+    (["train", "vae", "--set", "train.per_group=5"], USAGE, "train.per_group: 5 is not valid; expected a mapping"),
+    (["train", "--config", "{root}/binary.yaml"], USAGE, "binary.yaml: not a text file"),
+    (["arithmetic", "{root}/run", "--expr", "a", "--group", "a=x"], USAGE, "--group 'a=x' is not NAME=I,J"),
     (["eval", "{root}/run", "--metric", "nope"], USAGE, "unknown metric 'nope'"),
     (["eval", "--samples", "{root}/missing.npz", "--data", "digits"], USAGE, "missing.npz: --samples: no such"),
     (["eval", "--samples", "{root}/empty.npz", "--data", "digits"], USAGE, "empty.npz: .*holds no arrays"),
