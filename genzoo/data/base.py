@@ -21,7 +21,7 @@ from torch import Tensor
 
 from genzoo.core import Batch, DataInfo
 from genzoo.core.conditions import select
-from genzoo.core.errors import DataFileError
+from genzoo.core.errors import DataFileError, UsageError
 
 __all__ = ["SPLITS", "DataFileError", "ImageData", "check_split", "resolve_data_dir"]
 
@@ -38,7 +38,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+        raise UsageError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
     return split
 
 

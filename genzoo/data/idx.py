@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 @register_dataset("mnist", "MNIST 1x28x28, 256 levels, 10 classes (IDX files); binarize=dynamic option")
-def load_mnist(split: str, data_dir: Path, binarize: str | None = None) -> ImageData:
+def load_mnist(split: str, data_dir: Path, binarize: Literal["dynamic", "none"] | None = None) -> ImageData:
     test = split == "test"
     prefix = "t10k" if test else "train"
     images = read_idx(find_file(data_dir, f"{prefix}-images-idx3-ubyte.gz", "mnist", MNIST_FILES))
