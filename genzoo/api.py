@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -15,10 +14,11 @@ from torch import Tensor
 
 from genzoo import defaults
 from genzoo.config import RunConfig, load_run_config, resolve
-from genzoo.core import LabelSpec, Reconstructs, UsageError
+from genzoo.core import LabelSpec, MetricResult, Reconstructs, UsageError
 from genzoo.data import ImageData, load_dataset
 from genzoo.defaults import resolve_device
-from genzoo.evaluation import EvalContext, MetricUnavailable, draw_samples
+from genzoo.evaluation import EvalContext, check_protocol, draw_samples, run_metric
+from genzoo.fileio import append_jsonl
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import METRICS
 from genzoo.train.engine import Run, Trainer, default_run_dir, load_run
@@ -197,11 +197,15 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 256,
     write: bool = True,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MetricResult]:
     """Compute ``metrics`` for a run (or for given ``samples`` against ``data``).
 
-    Results are appended to ``run_dir/eval.jsonl`` (one JSON object per metric, with its protocol).
-    A metric that is not defined for the model is reported as ``{"unavailable": reason}``.
+    Returns ``{metric: MetricResult}``; a result reads like the old flat dict (``result["fid"]``,
+    ``result["protocol"]``) and has ``.value``, ``.error``, ``.notes``. Each result's
+    :meth:`~genzoo.core.MetricResult.to_dict` record is appended to ``run_dir/eval.jsonl``. A metric that
+    is not defined for the model is recorded as ``{"unavailable": reason}``; a protocol that cannot be met
+    (more samples asked than given, a reference classifier not trained yet) is a
+    :class:`~genzoo.core.ProtocolError` / ``ClassifierNotFoundError`` before anything is computed or written.
     """
     model = None
     cfg = None
@@ -217,22 +221,15 @@ def evaluate(
         model, data, data_options or {}, data_dir, resolve_device(device), seed, batch_size,
         provided_samples=samples, real_baseline=real_baseline, run_dir=Path(run_dir) if run_dir else None,
     )
-    results: dict[str, dict[str, Any]] = {}
     names = metrics or (["nll"] if model is not None else [])
     per_metric = _split_options(names, options or {})
+    check_protocol(names, per_metric, ctx)
+    results: dict[str, MetricResult] = {}
     for name in names:
-        fn = METRICS.get(name)
-        mine = per_metric[name]
-        t0 = time.perf_counter()
         torch.manual_seed(seed)  # metrics that draw noise (IW bounds) repeat exactly per seed
-        try:
-            out = dict(fn(ctx, **mine))
-        except MetricUnavailable as e:
-            out = {"unavailable": str(e)}
-        out["seconds"] = round(time.perf_counter() - t0, 3)
-        results[name] = out
+        result = run_metric(name, ctx, per_metric[name])
+        result.details["time"] = time.time()
+        results[name] = result
         if write and run_dir is not None:
-            record = {"metric": name, "real_baseline": real_baseline, "time": time.time(), **out}
-            with open(Path(run_dir) / "eval.jsonl", "a") as f:
-                f.write(json.dumps(record, default=str) + "\n")
+            append_jsonl(Path(run_dir) / "eval.jsonl", result.to_dict())
     return results

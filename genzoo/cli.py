@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -186,8 +185,8 @@ def _eval(a: argparse.Namespace) -> int:
         a.run_dir, a.metrics, options=options, data=a.data, data_dir=a.data_dir, samples=samples,
         real_baseline=a.real_baseline, device=a.device, seed=a.seed, batch_size=a.batch_size,
     )
-    for name, scores in results.items():
-        print(f"{name}: {json.dumps(scores, default=str)}")
+    for result in results.values():
+        print(result.summary())  # one line: scores ± errors, sample counts, notes (full record in eval.jsonl)
     return 0
 
 
