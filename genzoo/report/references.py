@@ -136,6 +136,10 @@ def save_references(refs: References, path: str | os.PathLike[str] | None = None
         "papers": [clean(vars(x).copy()) for x in refs.papers],
         "baselines": [clean(vars(x).copy()) for x in refs.baselines],
     }
-    text = HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+    class _Plain(yaml.SafeDumper):  # no &anchors / *aliases: every entry reads on its own
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    text = HEADER + yaml.dump(doc, Dumper=_Plain, sort_keys=False, allow_unicode=True, width=110)
     atomic_write_bytes(p, text.encode("utf-8"))
     return p

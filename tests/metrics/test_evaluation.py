@@ -60,3 +60,17 @@ def test_old_flat_records_still_read() -> None:
     assert r.headline == "fid" and r.value == 12.5 and r.protocol == {"k": 1}
     new = MetricResult("kid", {"kid": 0.1}, errors={"kid": 0.01}, protocol={"n": 3}, details={"x": 2.0})
     assert MetricResult.from_dict(json.loads(json.dumps(new.to_dict()))) == new
+
+
+def test_a_missing_classifier_is_named_up_front_with_its_training_time(tmp_path: Path, monkeypatch) -> None:
+    from genzoo.metrics import features
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path))
+    monkeypatch.setattr(features, "_LOADED", {})
+    with pytest.raises(ValueError, match=r"not trained yet.*genzoo classifier digits.*about 40 seconds"):
+        genzoo.evaluate(data="digits", samples=_images(64), metrics=["inception-score"],
+                        options={"n_samples": 64})
+    # ms-ssim needs the classifier only to group samples by class
+    out = genzoo.evaluate(data="digits", samples=_images(64), metrics=["ms-ssim"],
+                          options={"n_samples": 64, "n_pairs": 20})
+    assert 0 < out["ms-ssim"].value < 1
