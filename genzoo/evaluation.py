@@ -311,8 +311,8 @@ def run_metric(name: str, ctx: EvalContext, options: Mapping[str, Any] | None = 
             result.notes.append(f"scored on {used} images, fewer than the {asked} asked ({where} holds no more)")
         if isinstance(default, int) and used < default:
             result.notes.append(
-                f"small sample: {used} images (the default protocol uses {default}); sample-based scores are "
-                "noisier (FID and KID biased) at this size and not comparable with published numbers"
+                f"small sample: {used} images (default {default}): noisier, FID/KID biased upwards, not "
+                "comparable with published numbers"
             )
     result.details["seconds"] = round(time.perf_counter() - t0, 3)
     return result

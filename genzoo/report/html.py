@@ -321,15 +321,18 @@ def metrics_rows(
             rows.append(row)
             continue
         row["others"] = {k: v for k, v in res.scores.items() if k != res.headline}
-        if not is_real:
-            own = real.get(metric)
-            if own is not None and _comparable(own.protocol, res.protocol) and res.headline in own.scores:
-                row["baseline"], row["baseline_note"] = own.scores[res.headline], "this run's real-data line"
-            else:
-                stored = refs.baseline(dataset, metric, res.headline, res.protocol)
-                if stored is not None:
-                    row["baseline"] = stored.value
-                    row["baseline_note"] = f"{stored.source or 'genzoo/references.yaml'}, same protocol"
+        baselines: dict[str, tuple[float, str]] = {}
+        own = None if is_real else real.get(metric)
+        for key in res.scores if not is_real else ():
+            if own is not None and _comparable(own.protocol, res.protocol) and key in own.scores:
+                baselines[key] = (own.scores[key], "this run's real-data line")
+                continue
+            stored = refs.baseline(dataset, metric, key, res.protocol)
+            if stored is not None:
+                baselines[key] = (stored.value, f"{stored.source or 'genzoo/references.yaml'}, same protocol")
+        if res.headline in baselines:
+            row["baseline"], row["baseline_note"] = baselines[res.headline]
+        row["other_baselines"] = {k: v for k, (v, _) in baselines.items() if k != res.headline}
         for key in res.scores:
             paper = refs.paper(model, dataset, key)
             if paper is not None:
@@ -365,7 +368,13 @@ def _metrics_table(rows: list[dict[str, Any]]) -> str:
             err = _fmt_error(r["error"])
             value = (f'<b>{html.escape(r["score"])}</b> {_fmt_value(r["value"])}'
                      + (f" &plusmn; {err}" if err else ""))
-        others = "<br>".join(f"{html.escape(k)} {_fmt_value(v)}" for k, v in r["others"].items())
+        real_others = r.get("other_baselines", {})
+        others = "<br>".join(
+            f"{html.escape(k)} {_fmt_value(v)}"
+            + (f' <small title="real-data baseline, same protocol">(real {_fmt_value(real_others[k])})</small>'
+               if k in real_others else "")
+            for k, v in r["others"].items()
+        )
         paper = ""
         if r["paper"] is not None:
             perr = f" &plusmn; {_fmt_error(r['paper_error'])}" if r.get("paper_error") is not None else ""

@@ -237,3 +237,13 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert 'data-images-count="2"' in dom
     count = int(re.search(r'data-polylines="(\d+)"', dom).group(1))
     assert count >= 3  # loss (train + eval) and lr
+
+
+def test_every_score_gets_its_same_protocol_baseline() -> None:
+    proto = {"n_samples": 500, "k": 3}
+    refs = References(baselines=[Baseline("mnist", "precision-recall", "precision", 0.9, proto),
+                                 Baseline("mnist", "precision-recall", "recall", 0.8, proto)])
+    rec = MetricResult("precision-recall", {"precision": 0.5, "recall": 0.1}, protocol=proto).to_dict()
+    (row,) = report.metrics_rows([rec], "gan", "mnist", refs)
+    assert row["baseline"] == 0.9 and row["other_baselines"] == {"recall": 0.8}
+    assert "(real 0.8)" in report._metrics_table([row])
