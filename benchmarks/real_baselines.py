@@ -213,8 +213,11 @@ def main() -> None:
         "",
         "Notes:",
         "- `inception-score` shuffles the images (numpy `RandomState(seed).permutation`, seed 0) before "
-        "splitting them into 10 parts of rows `[i*N//10, (i+1)*N//10)`; rows measured before the evaluator "
-        "shuffled (an older record format, no ± column) are kept only where not regenerated.",
+        "splitting them into 10 parts of rows `[i*N//10, (i+1)*N//10)`. Rows of datasets not regenerated "
+        "by this version (records without `errors`, e.g. `cifar10`) predate that shuffle: their "
+        "`inception-score` row split the split in its stored order, and their `inception-score (shuffled)` "
+        "row used a `torch.randperm` order; neither is the current protocol, and they have no "
+        "`density-coverage` row.",
         "- Errors: KID ± the standard deviation over its 100 subsets (ddof=1), IS ± the standard deviation over "
         "its 10 splits (ddof=0), MS-SSIM ± the standard error over pairs.",
         "- `cifar10`, where present, is the staged subset (train = 3,600 images of `data_batch_1`, "
