@@ -80,7 +80,8 @@ def training_estimate(dataset: str, epochs: int | None = None) -> str:
         return "time not measured for this dataset"
     recipe_epochs = {**_DEFAULT_RECIPE, **RECIPES.get(name, {})}["epochs"]
     seconds = MEASURED_SECONDS[name] * (epochs or recipe_epochs) / recipe_epochs
-    amount = f"{seconds:.0f} seconds" if seconds < 90 else f"{seconds / 60:.0f} minutes"
+    count, unit = (max(1, round(seconds)), "second") if seconds < 90 else (round(seconds / 60), "minute")
+    amount = f"{count} {unit}" + ("" if count == 1 else "s")
     return f"about {amount} on a 2-core CPU (less on a GPU)"
 
 
