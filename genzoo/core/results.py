@@ -27,9 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: keys of the record format itself: never scores
-RECORD_KEYS = ("metric", "headline", "errors", "protocol", "details", "notes", "unavailable")
-
 
 @dataclass
 class MetricResult:
