@@ -74,3 +74,22 @@ def test_a_missing_classifier_is_named_up_front_with_its_training_time(tmp_path:
     out = genzoo.evaluate(data="digits", samples=_images(64), metrics=["ms-ssim"],
                           options={"n_samples": 64, "n_pairs": 20})
     assert 0 < out["ms-ssim"].value < 1
+
+
+def test_a_metric_returning_a_plain_dict_is_read_as_a_result() -> None:
+    from genzoo.evaluation import EvalContext, run_metric
+    from genzoo.registry import METRICS
+
+    def legacy(ctx: EvalContext, n_samples: int = 10) -> dict:
+        return {"score": 0.5, "protocol": {"n_samples": len(ctx.samples(n_samples))}}
+
+    METRICS.add("test-legacy-dict", legacy)
+    try:
+        ctx = EvalContext(None, "digits", provided_samples=_images(4))
+        res = run_metric("test-legacy-dict", ctx, {"n_samples": 4})
+    finally:
+        METRICS.entries.pop("test-legacy-dict")
+        METRICS.descriptions.pop("test-legacy-dict")
+    assert res.metric == "test-legacy-dict" and res.value == 0.5 and res.headline == "score"
+    assert any(n.startswith("small sample: 4 images (default 10)") for n in res.notes)
+    assert res.details["seconds"] >= 0
