@@ -121,13 +121,38 @@ class MetricResult:
         protocol = rec.pop("protocol", {}) or {}
         errors = rec.pop("errors", {}) or {}
         notes = rec.pop("notes", []) or []
-        new_style = "headline" in rec
-        headline = str(rec.pop("headline", ""))
-        nested = rec.pop("details", {}) if new_style else {}
-        scores = {k: float(v) for k, v in rec.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        details = {k: v for k, v in rec.items() if k not in scores}
-        if isinstance(nested, dict):
-            details.update(nested)
-        if headline and headline not in scores:
-            headline = ""
-        return cls(name, scores, headline, dict(errors), dict(protocol), details, list(notes))
+        if "headline" in rec:
+            headline = str(rec.pop("headline"))
+            nested = rec.pop("details", {})
+            scores = {k: float(v) for k, v in rec.items() if _is_number(v)}
+            details = {k: v for k, v in rec.items() if k not in scores}
+            if isinstance(nested, dict):
+                details.update(nested)
+            if headline not in scores:
+                headline = ""
+            return cls(name, scores, headline, dict(errors), dict(protocol), details, list(notes))
+        return cls._from_flat(name, rec, dict(protocol), dict(errors), list(notes))
+
+    @classmethod
+    def _from_flat(
+        cls, name: str, rec: dict[str, Any], protocol: dict[str, Any], errors: dict[str, float], notes: list[str]
+    ) -> MetricResult:
+        """An older flat record: floats are scores, integers and strings protocol (counts, splits, names),
+        the writer's ``time``/``seconds``/``real_baseline`` details; the headline is the score named like the
+        metric (``ms-ssim`` -> ``ms_ssim``) when there is one, else the first score."""
+        details = {k: rec.pop(k) for k in ("time", "seconds", "real_baseline") if k in rec}
+        scores: dict[str, float] = {}
+        for key, value in rec.items():
+            if _is_number(value) and isinstance(value, float):
+                scores[key] = float(value)
+            elif _is_number(value) or isinstance(value, str):
+                protocol.setdefault(key, value)
+            else:
+                details[key] = value
+        own = name.replace("-", "_")
+        headline = own if own in scores else ""
+        return cls(name, scores, headline, errors, protocol, details, notes)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

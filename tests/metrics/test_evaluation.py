@@ -55,9 +55,14 @@ def test_real_baseline_smaller_than_asked_is_noted() -> None:
 
 
 def test_old_flat_records_still_read() -> None:
-    old = {"metric": "fid", "fid": 12.5, "n_samples": 100, "source": "samples", "protocol": {"k": 1}}
+    old = {"metric": "fid", "real_baseline": False, "time": 1.7e9, "fid": 12.5, "n_samples": 100,
+           "source": "samples", "protocol": {"k": 1}}
     r = MetricResult.from_dict(old)
-    assert r.headline == "fid" and r.value == 12.5 and r.protocol == {"k": 1}
+    assert r.headline == "fid" and r.value == 12.5 and r.scores == {"fid": 12.5}
+    assert r.protocol == {"k": 1, "n_samples": 100, "source": "samples"} and r.details["time"] == 1.7e9
+    old = {"metric": "ms-ssim", "time": 1.7e9, "n_samples": 360, "scales": 1, "window_sigma": 0.95,
+           "ms_ssim": 0.18, "ms_ssim_stderr": 0.007}
+    assert MetricResult.from_dict(old).headline == "ms_ssim"  # the score named like the metric
     new = MetricResult("kid", {"kid": 0.1}, errors={"kid": 0.01}, protocol={"n": 3}, details={"x": 2.0})
     assert MetricResult.from_dict(json.loads(json.dumps(new.to_dict()))) == new
 
