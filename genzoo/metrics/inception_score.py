@@ -98,4 +98,5 @@ def inception_score_metric(
             "error": f"std over {used} splits, ddof=0",
         },
         details={"inception_score_std": std},
+        notes=[] if used == splits else [f"splits capped at {used} (asked {splits}): fewer images than splits"],
     )
