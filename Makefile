@@ -10,6 +10,7 @@ BIN    := $(VENV)/bin
 $(BIN)/genzoo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# the exact CPU build first (pyproject accepts torch>=2.1, so pip keeps it and never pulls a CUDA build)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(BIN)/genzoo

@@ -45,3 +45,15 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(result) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def flat_result(result: Any) -> dict[str, Any]:
+    """A metric result as the flat dict the benchmark summaries store: protocol, details and scores at the
+    top level (``parzen_log_likelihood``, ``parzen_stderr``, ``sigma``, ``n_samples``, ...), plus its
+    ``errors`` and ``notes``. Plain dicts pass through."""
+    if not hasattr(result, "to_dict"):
+        return dict(result)
+    if result.unavailable is not None:
+        return {"unavailable": result.unavailable}
+    return {**result.protocol, **result.details, **result.scores, "errors": dict(result.errors),
+            "notes": list(result.notes)}

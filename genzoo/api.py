@@ -17,12 +17,12 @@ from torch import Tensor
 
 from genzoo import defaults
 from genzoo.config import RunConfig, check_count, load_run_config, resolve
-from genzoo.core import LabelSpec, Reconstructs, UsageError
+from genzoo.core import LabelSpec, MetricResult, Reconstructs, UsageError
 from genzoo.core.errors import GenzooError
 from genzoo.data import ImageData, load_dataset
 from genzoo.defaults import resolve_device
-from genzoo.evaluation import EvalContext, MetricUnavailable, draw_samples
-from genzoo.fileio import check_writable_dir, check_writable_file
+from genzoo.evaluation import EvalContext, check_protocol, draw_samples, run_metric
+from genzoo.fileio import append_jsonl, check_writable_dir, check_writable_file
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import DATASETS, METRICS
 from genzoo.train.checkpoint import load_run
@@ -248,16 +248,20 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 256,
     write: bool = True,
-    on_result: Callable[[str, dict[str, Any]], None] | None = None,
-) -> dict[str, dict[str, Any]]:
+    on_result: Callable[[str, MetricResult], None] | None = None,
+) -> dict[str, MetricResult]:
     """Compute ``metrics`` for a run (or for given ``samples`` against ``data``).
 
-    Results are appended to ``run_dir/eval.jsonl`` (one JSON object per metric, with its protocol) and
-    handed to ``on_result(name, scores)`` as each metric finishes. A metric that is not defined for the
-    model is reported as ``{"unavailable": reason}``. Everything that can be checked before the work is
-    (metric names and options, counts, that ``eval.jsonl`` can be written, the given samples' shape and
-    values); if writing a score fails anyway it is printed to stderr and a :class:`GenzooError` (with the
-    scores as ``.results``) is raised after all metrics ran, so no computed score is lost.
+    Returns ``{metric: MetricResult}``; a result reads like the old flat dict (``result["fid"]``,
+    ``result["protocol"]``) and has ``.value``, ``.error``, ``.notes``. Each result's
+    :meth:`~genzoo.core.MetricResult.to_dict` record is appended to ``run_dir/eval.jsonl`` and handed to
+    ``on_result(name, result)`` as each metric finishes. A metric that is not defined for the model is
+    recorded as ``{"unavailable": reason}``. Everything that can be checked before the work is (metric
+    names and options, counts, that ``eval.jsonl`` can be written, the given samples' shape and values, a
+    protocol that cannot be met: more samples asked than given, a reference classifier not trained yet:
+    :class:`~genzoo.core.ProtocolError` / ``ClassifierNotFoundError``); if writing a score fails anyway it
+    is printed to stderr and a :class:`GenzooError` (with the results as ``.results``) is raised after all
+    metrics ran, so no computed score is lost.
     """
     check_count(batch_size, "batch_size")
     check_count(seed, "seed", minimum=0)
@@ -289,29 +293,22 @@ def evaluate(
         model, data, data_options or {}, data_dir, resolve_device(device), seed, batch_size,
         provided_samples=samples, real_baseline=real_baseline, run_dir=Path(run_dir) if run_dir else None,
     )
-    results: dict[str, dict[str, Any]] = {}
+    check_protocol(names, per_metric, ctx)
+    results: dict[str, MetricResult] = {}
     unsaved: list[str] = []
     for name in names:
-        fn = METRICS.get(name)
-        mine = per_metric[name]
-        t0 = time.perf_counter()
         torch.manual_seed(seed)  # metrics that draw noise (IW bounds) repeat exactly per seed
-        try:
-            out = dict(fn(ctx, **mine))
-        except MetricUnavailable as e:
-            out = {"unavailable": str(e)}
-        out["seconds"] = round(time.perf_counter() - t0, 3)
-        results[name] = out
+        result = run_metric(name, ctx, per_metric[name])
+        result.details["time"] = time.time()
+        results[name] = result
         if on_result is not None:
-            on_result(name, out)
+            on_result(name, result)
         if scores_file is not None:
-            record = {"metric": name, "real_baseline": real_baseline, "time": time.time(), **out}
-            line = json.dumps(record, default=str)
             try:
-                with open(scores_file, "a") as f:
-                    f.write(line + "\n")
+                append_jsonl(scores_file, result.to_dict())
             except OSError as e:
                 unsaved.append(f"{name} ({e.strerror or e})")
+                line = json.dumps(result.to_dict(), default=str)
                 print(f"genzoo: could not append to {scores_file}: {e.strerror or e}; the score: {line}",
                       file=sys.stderr)
     if unsaved:

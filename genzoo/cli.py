@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import sys
 import traceback
@@ -265,8 +264,9 @@ def _eval(a: argparse.Namespace) -> int:
     if a.importance_samples is not None:
         options["importance_samples"] = a.importance_samples
     samples = _read_samples(a.samples) if a.samples else None
-    def show(name: str, scores: dict[str, Any]) -> None:  # as soon as a metric is done: never lost
-        print(f"{name}: {json.dumps(scores, default=str)}", flush=True)
+
+    def show(name: str, result: Any) -> None:  # as soon as a metric is done, so no score is ever lost
+        print(result.summary(), flush=True)  # one line: scores ± errors, sample counts, notes (eval.jsonl: all)
 
     evaluate(
         a.run_dir, a.metrics, options=options, data=a.data, data_dir=a.data_dir, samples=samples,

@@ -140,9 +140,11 @@ CONSTRAINTS: dict[str, Range] = {
     "train.lr": POSITIVE, "train.eps": POSITIVE, "train.weight_decay": NON_NEGATIVE, "train.momentum": PROBABILITY,
     "train.momentum_final": PROBABILITY, "train.betas": PROBABILITY, "train.lr_decay": POSITIVE,
     "train.grad_clip": POSITIVE, "train.divergence_factor": POSITIVE, "train.max_minutes": NON_NEGATIVE,
+    "train.checkpoint_minutes": NON_NEGATIVE,
     # model: sizes of layers, codes and kernels are positive counts
     **{f"model.{name}": AT_LEAST_1 for name in (
-        "latent_dim", "noise_dim", "code_dim", "hidden", "layers", "levels", "k", "kernel", "first_kernel",
+        "latent_dim", "noise_dim", "code_dim", "hidden", "layers", "pyramid_levels", "d_steps", "kernel",
+        "first_kernel",
         "input_kernel", "output_hidden", "conv_channels", "upper_layers", "upper_hidden", "g_features",
         "d_features", "g_channels", "d_channels", "g_kernels", "coarse_g_hidden", "coarse_d_hidden", "g_hidden",
         "d_units", "d_pieces", "d_joint_pieces", "g_z_hidden", "g_y_hidden", "g_joint_hidden", "d_x_units",

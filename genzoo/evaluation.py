@@ -1,15 +1,23 @@
-"""Evaluation: an :class:`EvalContext` that metrics draw from, and the likelihood evaluators.
+"""Evaluation: an :class:`EvalContext` that metrics draw from, the runner, and the likelihood evaluators.
 
-Metrics are registered functions ``fn(ctx, **options) -> dict`` (see :mod:`genzoo.registry`). The
-context hands out what they need, each computed once: dataset splits, model samples (or images
-from another tool, or held-out real data for a metric's real-data baseline) and features from a
-named extractor. Every returned dict carries its protocol (sample counts, splits, extractor, ...).
+Metrics are registered functions ``fn(ctx, **options) -> MetricResult`` (see :mod:`genzoo.registry` and
+:class:`genzoo.core.MetricResult`). The context (:class:`genzoo.metrics.common.MetricContext`) hands out
+what they need, each computed once: dataset splits, model samples (or images from another tool, or
+held-out real data for a metric's real-data baseline) and features from a named extractor. Every result
+carries its protocol (sample counts, splits, extractor, seed, ...).
+
+:func:`check_protocol` refuses, before anything is computed, a protocol that cannot be met (more samples
+asked than images given; a reference classifier not trained yet, with how long training takes), and
+:func:`run_metric` marks what a reader must know: scores from fewer images than asked or than the
+metric's default protocol are noted as small-sample scores.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +28,13 @@ from torch import Tensor
 
 from genzoo.core import ExactLikelihood, LikelihoodBound, default_condition, has_likelihood
 from genzoo.core.conditions import move, select
-from genzoo.core.errors import MetricUnavailable
+from genzoo.core.errors import MetricUnavailable, ProtocolError
+from genzoo.core.results import MetricResult
 from genzoo.data import ImageData, load_dataset
 from genzoo.models.base import GenerativeModel
-from genzoo.registry import register_metric
+from genzoo.registry import METRICS, register_metric
 
 LN2 = math.log(2.0)
-
-
 
 
 @dataclass
@@ -61,7 +68,7 @@ class EvalContext:
             return test.subset(slice(0, n)).tensor(self.seed)
         if self.provided_samples is not None:
             if n > len(self.provided_samples):
-                raise MetricUnavailable(f"{n} samples requested but only {len(self.provided_samples)} were given")
+                raise ProtocolError(_too_few(n, len(self.provided_samples)))
             return self.provided_samples[:n]
         if self.model is None:
             raise MetricUnavailable("no model and no images to evaluate")
@@ -89,9 +96,9 @@ class EvalContext:
 
     def reference_features(self, split: str, extractor: str, n: int | None = None) -> Tensor:
         """Features of a real split, computed once per (dataset, split, extractor) and cached on disk;
-        a fixed random subset of ``n`` (the same images as :func:`genzoo.metrics.fid.reference_images`)."""
+        a fixed random subset of ``n`` (the same images as :func:`genzoo.metrics.common.reference_images`)."""
+        from genzoo.metrics.common import reference_images, subset_index
         from genzoo.metrics.features import cached_features
-        from genzoo.metrics.fid import reference_images, subset_index
 
         if extractor == "pixels":  # nothing to save by caching raw pixels
             return self.features(reference_images(self, split, n), extractor)
@@ -189,10 +196,22 @@ def likelihood_on(
     }
 
 
+def _nll_result(name: str, out: dict[str, Any], data: ImageData, protocol: dict[str, Any]) -> MetricResult:
+    dims = data.info.dims
+    se = out["nll_stderr"]
+    return MetricResult(
+        name,
+        {"nll_nats": out["nll_nats"], "bits_per_dim": out["bits_per_dim"]},
+        errors={"nll_nats": se, "bits_per_dim": se / (dims * LN2)},
+        protocol={**protocol, "method": out["method"], "n": out["n"], "error": "standard error over images"},
+        details={"nll_stderr": se},  # the error under its old flat name
+    )
+
+
 @register_metric("nll", "test-set negative log-likelihood in nats and bits/dim (exact, or IW bound with k)")
 def nll_metric(
     ctx: EvalContext, importance_samples: int = 5000, split: str = "test", subset: int | None = None
-) -> dict[str, Any]:
+) -> MetricResult:
     """``subset=n`` scores n evenly spaced images of the split (some splits are sorted by label)."""
     model = ctx.require_model()
     exact = isinstance(model, ExactLikelihood)
@@ -200,23 +219,100 @@ def nll_metric(
     if not has_likelihood(model):
         raise MetricUnavailable(f"model {model.name!r} defines no likelihood; try parzen, fid or kid")
     batch = max(1, ctx.batch_size // max(1, min(k, 64)))
-    data = ctx.dataset(split)
+    full = ctx.dataset(split)
+    data = full
     if subset:
-        data = data.subset(torch.linspace(0, len(data) - 1, int(subset)).round().long())
+        data = full.subset(torch.linspace(0, len(full) - 1, int(subset)).round().long())
     out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=True)
-    out["protocol"] = {"split": split, "images": len(data), "of": len(ctx.dataset(split)),
-                       "importance_samples": None if exact else k,
-                       "data": ctx.data_name, **ctx.data_options}
+    protocol: dict[str, Any] = {"split": split, "images": len(data), "of": len(full),
+                                "importance_samples": None if exact else k,
+                                "data": ctx.data_name, **ctx.data_options}
     if model.condition_keys():
-        out["protocol"]["conditional_on"] = list(model.condition_keys())
-    return out
+        protocol["conditional_on"] = list(model.condition_keys())
+    result = _nll_result("nll", out, data, protocol)
+    if len(data) < len(full):
+        result.notes.append(f"subset: {len(data)} of the {len(full)} {split} images; not the published protocol")
+    return result
 
 
 @register_metric("elbo", "test-set evidence lower bound (nats and bits/dim) for latent-variable models")
-def elbo_metric(ctx: EvalContext, split: str = "test") -> dict[str, Any]:
+def elbo_metric(ctx: EvalContext, split: str = "test") -> MetricResult:
     model = ctx.require_model()
     if not isinstance(model, LikelihoodBound):
         raise MetricUnavailable(f"model {model.name!r} has no variational bound")
-    out = likelihood_on(model, ctx.dataset(split), ctx.batch_size, k=1, seed=ctx.seed, bound_only=True)
-    out["protocol"] = {"split": split, "data": ctx.data_name, **ctx.data_options}
-    return out
+    data = ctx.dataset(split)
+    out = likelihood_on(model, data, ctx.batch_size, k=1, seed=ctx.seed, bound_only=True)
+    return _nll_result("elbo", out, data, {"split": split, "data": ctx.data_name, **ctx.data_options})
+
+
+# ----- running metrics ---------------------------------------------------------------------------------
+def _too_few(asked: int, given: int) -> str:
+    return (
+        f"{asked} samples requested but only {given} were given; lower the protocol explicitly with "
+        f"--option n_samples={given} (Python: options={{'n_samples': {given}}}); the score is then marked as "
+        "a small-sample score"
+    )
+
+
+def _default_option(fn: Any, name: str) -> Any:
+    param = inspect.signature(fn).parameters.get(name)
+    if param is None or param.default is inspect.Parameter.empty:
+        return None
+    return param.default
+
+
+def _extractor_needed(fn: Any, options: Mapping[str, Any]) -> str | None:
+    """The extractor name a metric will use with these options (None: it uses none). A metric declares
+    features by an ``extractor`` parameter; one that needs them only for some options sets
+    ``fn.extractor_needed = lambda options: bool``."""
+    if "extractor" not in inspect.signature(fn).parameters:
+        return None
+    needed = getattr(fn, "extractor_needed", None)
+    if needed is not None and not needed(dict(options)):
+        return None
+    name = options.get("extractor", _default_option(fn, "extractor"))
+    return None if name is None else str(name)
+
+
+def check_protocol(names: list[str], options: Mapping[str, Mapping[str, Any]], ctx: EvalContext) -> None:
+    """Refuse, before any work, what cannot be computed as asked (see the module docstring)."""
+    from genzoo.metrics.features import get_extractor, resolve_extractor
+
+    for name in names:
+        fn = METRICS.get(name)
+        mine = options.get(name, {})
+        asked = mine.get("n_samples", _default_option(fn, "n_samples"))
+        if ctx.provided_samples is not None and not ctx.real_baseline and isinstance(asked, int):
+            if asked > len(ctx.provided_samples):
+                raise ProtocolError(f"{name}: " + _too_few(asked, len(ctx.provided_samples)))
+        extractor = _extractor_needed(fn, mine)
+        if extractor is not None:
+            get_extractor(resolve_extractor(extractor, ctx.data_name), ctx.device)  # says how to create it
+
+
+def run_metric(name: str, ctx: EvalContext, options: Mapping[str, Any] | None = None) -> MetricResult:
+    """Run one registered metric: a :class:`MetricResult` (``unavailable`` when the metric is not defined
+    for this model), with small-sample notes and the time it took in ``details["seconds"]``."""
+    fn = METRICS.get(name)
+    options = dict(options or {})
+    t0 = time.perf_counter()
+    try:
+        out = fn(ctx, **options)
+    except MetricUnavailable as e:
+        out = MetricResult(name, {}, unavailable=str(e))
+    result = out if isinstance(out, MetricResult) else MetricResult.from_dict({"metric": name, **dict(out)})
+    result.metric = name
+    used = result.protocol.get("n_samples")
+    asked = options.get("n_samples", _default_option(fn, "n_samples"))
+    default = _default_option(fn, "n_samples")
+    if isinstance(used, int) and result.unavailable is None:
+        if isinstance(asked, int) and used < asked:
+            where = result.protocol.get("source", "the input")
+            result.notes.append(f"scored on {used} images, fewer than the {asked} asked ({where} holds no more)")
+        if isinstance(default, int) and used < default:
+            result.notes.append(
+                f"small sample: {used} images (default {default}): noisier, FID/KID biased upwards, not "
+                "comparable with published numbers"
+            )
+    result.details["seconds"] = round(time.perf_counter() - t0, 3)
+    return result

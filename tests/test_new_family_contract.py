@@ -27,7 +27,7 @@ FAST = {"train.batch_size": 16, "train.progress": False, "train.log_every": 2, "
 
 # ----- a dataset of digits with captions of varying length --------------------------------------------
 @register_dataset("toy-captioned-digits", "8x8 digits with a caption each (test of the condition contract)")
-def captioned_digits(split: str, data_dir: Path, **options: object) -> ImageData:
+def captioned_digits(split: str, data_dir: Path) -> ImageData:
     digits = load_dataset("digits", split)
     assert digits.labels is not None
     captions = [("the number " if i % 2 else "a ") + NAMES[int(y)] for i, y in enumerate(digits.labels)]
@@ -90,7 +90,7 @@ def _dot_videos(n: int, seed: int, frames: int = 3, size: int = 4) -> Tensor:
 
 
 @register_dataset("toy-dots", "a dot moving right in 4x4 frames (test of the video contract)")
-def dots(split: str, data_dir: Path, **options: object) -> ImageData:
+def dots(split: str, data_dir: Path) -> ImageData:
     v = _dot_videos({"train": 64, "trainval": 80}.get(split, 16), {"train": 0, "valid": 1, "test": 2}.get(split, 0))
     info = DataInfo((3, 1, 4, 4), 2, conditions=(FramesSpec(shape=(1, 1, 4, 4)),))
     return ImageData("toy-dots", split, v[:, 1:].contiguous(), None, info, 2, extra={"context": v[:, :1].float()})

@@ -21,6 +21,7 @@ from genzoo.core.errors import (
     DataFileError,
     GenzooError,
     MetricUnavailable,
+    ProtocolError,
     TrainingDiverged,
     UsageError,
 )
@@ -30,7 +31,8 @@ from genzoo.core.types import Batch, DataInfo, Dataset
 __all__ = [
     "Batch", "BoxSpec", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError", "DataFileError",
     "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
-    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "Reconstructs",
+    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "ProtocolError",
+    "Reconstructs",
     "TextSpec", "TrainingDiverged", "UsageError", "check_condition", "default_condition", "has_likelihood",
     "render_conditions",
 ]

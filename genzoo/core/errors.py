@@ -50,5 +50,10 @@ class MetricUnavailable(GenzooError):
     """A metric that is not defined for this model or input (e.g. the NLL of a GAN)."""
 
 
+class ProtocolError(UsageError):
+    """A metric cannot run at the asked protocol (e.g. 10,000 samples asked, 64 given); nothing is scored
+    until the user lowers the protocol explicitly (e.g. ``--option n_samples=64``)."""
+
+
 class TrainingDiverged(GenzooError, RuntimeError):
     """A loss became NaN/inf or exploded; the last good checkpoint is kept."""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from genzoo.core.errors import UsageError
 from genzoo.data.base import DataFileError
+from genzoo.fileio import default_file_mode
 
 #: where ``genzoo download NAME`` fetches from by default (override with --url)
 DEFAULT_SOURCES: dict[str, str] = {"mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/"}
@@ -103,6 +104,7 @@ def download(
         digest = hashlib.sha256()
         received = 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            os.fchmod(out.fileno(), default_file_mode())  # mkstemp makes 0600; data files follow the umask
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
             while block := response.read(1 << 16):

@@ -67,6 +67,23 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 _DEFAULT_RECIPE: dict[str, Any] = {"epochs": 10, "width": 32, "lr": 1e-3, "batch_size": 64, "augment": "none"}
 
+#: measured training time in seconds with the recipe's epochs, 1 torch thread on a shared 2-core CPU
+#: (benchmarks/results/reference_classifiers.md): what :func:`training_estimate` scales
+MEASURED_SECONDS = {"digits": 40.0, "mnist": 338.0, "cifar10": 698.0}
+
+
+def training_estimate(dataset: str, epochs: int | None = None) -> str:
+    """How long training ``dataset``'s reference classifier takes on a CPU, in words (scaled from
+    :data:`MEASURED_SECONDS` by the number of epochs), e.g. ``"about 6 minutes on a 2-core CPU"``."""
+    name = classifier_name(dataset)
+    if name not in MEASURED_SECONDS:
+        return "time not measured for this dataset"
+    recipe_epochs = {**_DEFAULT_RECIPE, **RECIPES.get(name, {})}["epochs"]
+    seconds = MEASURED_SECONDS[name] * (epochs or recipe_epochs) / recipe_epochs
+    count, unit = (max(1, round(seconds)), "second") if seconds < 90 else (round(seconds / 60), "minute")
+    amount = f"{count} {unit}" + ("" if count == 1 else "s")
+    return f"about {amount} on a 2-core CPU (less on a GPU)"
+
 
 class ClassifierError(ValueError):
     """A reference classifier file that is missing, corrupt or of another version. Names the file."""
@@ -221,9 +238,10 @@ def load_reference_classifier(
         name = classifier_name(dataset)
         extra = f" --cache-dir {cache_dir}" if cache_dir is not None else ""
         raise ClassifierNotFoundError(
-            f"no reference classifier for {dataset!r} (looked for {path}); create it with "
-            f"`genzoo classifier {name} --data-dir DATA_DIR{extra}` "
-            f"(or genzoo.metrics.classifier.train_reference_classifier({name!r}, data_dir))"
+            f"the features for {dataset!r} come from genzoo's reference classifier, which is not trained yet "
+            f"(looked for {path}); train it once with `genzoo classifier {name} --data-dir DATA_DIR{extra}`, "
+            f"{training_estimate(name)} (or genzoo.metrics.classifier.train_reference_classifier({name!r}, "
+            "data_dir)), or choose another extractor (--option extractor=inception|pixels)"
         )
     model, facts = read_classifier_file(path)
     model.facts = facts  # type: ignore[assignment]
@@ -267,8 +285,12 @@ def train_reference_classifier(
     seed: int = 0,
     device: str | torch.device = "cpu",
     verbose: bool = False,
+    progress: bool | None = None,
 ) -> Path:
     """Train ``dataset``'s reference classifier on its ``train`` split and cache it; returns the path.
+
+    ``verbose`` prints what will be trained and how long it should take before starting, and the result;
+    ``progress`` (default: ``verbose``) shows a progress bar over the training steps.
 
     The ``test`` split accuracy goes into the JSON record beside the weights (and the safetensors
     metadata). ``out_dir`` overrides the cache folder (default ``<cache>/classifiers``); ``epochs``
@@ -295,6 +317,13 @@ def train_reference_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=recipe["lr"], total_steps=max(recipe["epochs"] * steps_per_epoch, 1)
     )
+    if verbose:
+        print(f"[classifier {name}] training on {len(xtr):,} images for {recipe['epochs']} epochs, "
+              f"{training_estimate(name, recipe['epochs'])}", flush=True)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=recipe["epochs"] * steps_per_epoch, desc=f"classifier {name}", unit="step",
+               disable=not (verbose if progress is None else progress), dynamic_ncols=True)
     start = time.time()
     model.train()
     for epoch in range(recipe["epochs"]):
@@ -309,8 +338,9 @@ def train_reference_classifier(
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        if verbose:
-            print(f"[classifier {name}] epoch {epoch + 1}/{recipe['epochs']} loss {total / len(xtr):.4f}")
+            bar.update(1)
+        bar.set_postfix(epoch=f"{epoch + 1}/{recipe['epochs']}", loss=f"{total / len(xtr):.4f}")
+    bar.close()
     seconds = time.time() - start
     model.eval()
     model.cpu()

@@ -14,9 +14,6 @@ eigenvalues clipped to 0), so it stays finite and real when a covariance is sing
 than feature dimensions). ``method="sqrtm"`` is the reference implementation's route
 (``scipy.linalg.sqrtm(S1 @ S2)``, retried with ``eps * I`` added to both covariances when the result
 is not finite, imaginary parts dropped).
-
-This module also holds the small helpers the sample-based evaluators share
-(:func:`evaluation_images`, :func:`reference_images`, :func:`to_numpy`).
 """
 
 from __future__ import annotations
@@ -28,83 +25,23 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
+from genzoo.core.results import MetricResult
+from genzoo.metrics.common import (
+    DEFAULT_EXTRACTOR,
+    MetricContext,
+    collapse_notes,
+    feature_pair,
+    spread_ratio,
+    to_numpy,
+)
 from genzoo.registry import register_metric
 
 __all__ = [
-    "DEFAULT_EXTRACTOR",
-    "evaluation_images",
     "feature_statistics",
     "fid_from_features",
     "frechet_distance",
-    "reference_features",
-    "reference_images",
-    "resolve_extractor_name",
-    "subset_index",
-    "to_numpy",
     "trace_sqrt_product",
 ]
-
-#: extractor name passed to ``ctx.features`` when the caller names none (see genzoo/metrics/features.py)
-DEFAULT_EXTRACTOR = "auto"
-
-
-# ----- shared helpers ----------------------------------------------------------------------------
-def to_numpy(x: Any, dtype: Any = np.float64) -> np.ndarray:
-    """Tensor / array-like -> NumPy array of ``dtype`` (on the CPU, detached)."""
-    if isinstance(x, Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=dtype)
-
-
-def subset_index(total: int, n: int | None, seed: int) -> Tensor | None:
-    """Sorted indices of a fixed random subset of ``n`` of ``total`` items (``None``: take all)."""
-    if n is None or n >= total:
-        return None
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(total, generator=g)[:n].sort().values
-
-
-def _subset(x: Tensor, n: int | None, seed: int) -> Tensor:
-    idx = subset_index(len(x), n, seed)
-    return x if idx is None else x[idx]
-
-
-def reference_images(ctx: Any, split: str, n: int | None = None) -> Tensor:
-    """Real images of ``split`` as floats in [0, 1]; a fixed random subset of ``n`` when given."""
-    data = ctx.dataset(split)
-    return _subset(data.tensor(seed=int(ctx.seed)), n, int(ctx.seed))
-
-
-def reference_features(ctx: Any, split: str, extractor: str, n: int | None = None) -> Tensor:
-    """Features of ``reference_images(ctx, split, n)``: from the context's disk cache when it has one."""
-    cached = getattr(ctx, "reference_features", None)
-    if callable(cached):
-        return cached(split, extractor, n)
-    return ctx.features(reference_images(ctx, split, n), extractor)
-
-
-def evaluation_images(ctx: Any, n: int, baseline_split: str) -> tuple[Tensor, str]:
-    """The images a sample-based metric scores, and where they came from.
-
-    Normally ``ctx.samples(n)`` (source ``"samples"``). With ``ctx.real_baseline`` the samples are
-    replaced by up to ``n`` real images of ``baseline_split`` (a split the metric does not use as its
-    reference), giving the metric's real-data baseline (source ``"real:<split>"``).
-    """
-    if getattr(ctx, "real_baseline", False):
-        return reference_images(ctx, baseline_split, n), f"real:{baseline_split}"
-    return ctx.samples(n), "samples"
-
-
-def resolve_extractor_name(ctx: Any, extractor: str, images: Tensor) -> str:
-    """The concrete extractor behind ``"auto"`` for this dataset / image shape (recorded in results).
-
-    Uses :func:`genzoo.metrics.features.resolve_extractor` when that module is importable.
-    """
-    try:
-        from genzoo.metrics.features import resolve_extractor
-    except ImportError:  # the feature module is optional for the pure functions
-        return extractor
-    return resolve_extractor(extractor, getattr(ctx, "data_name", None), tuple(images.shape[1:]))
 
 
 # ----- pure functions -----------------------------------------------------------------------------
@@ -168,26 +105,26 @@ def fid_from_features(features1: Any, features2: Any, method: str = "eigh") -> f
 # ----- evaluator ---------------------------------------------------------------------------------
 @register_metric("fid", "Fréchet distance between feature Gaussians (Heusel et al. 2017), lower is better")
 def fid_metric(
-    ctx: Any,
+    ctx: MetricContext,
     n_samples: int = 10000,
     reference_split: str = "train",
     n_reference: int | None = None,
     baseline_split: str = "test",
     extractor: str = DEFAULT_EXTRACTOR,
     method: str = "eigh",
-) -> dict[str, float | int | str]:
-    """FID of ``n_samples`` samples against the features of ``reference_split`` (Heusel et al. 2017)."""
-    images, source = evaluation_images(ctx, n_samples, baseline_split)
-    extractor = resolve_extractor_name(ctx, extractor, images)
-    f_gen = ctx.features(images, extractor)
-    f_ref = reference_features(ctx, reference_split, extractor, n_reference)
-    return {
-        "fid": fid_from_features(f_ref, f_gen, method=method),
-        "n_samples": len(images),
-        "source": source,
-        "reference_split": reference_split,
-        "n_reference": len(f_ref),
-        "extractor": extractor,
-        "feature_dim": int(f_gen.shape[1]),
-        "sqrt_method": method,
-    }
+) -> MetricResult:
+    """FID of ``n_samples`` samples against the features of ``reference_split`` (Heusel et al. 2017).
+
+    FID is biased upwards at small sample counts (it estimates a covariance), so it is only comparable
+    between results with the same ``n_samples`` and reference; the protocol records both. The collapse
+    check (:func:`genzoo.metrics.common.spread_ratio`) is stored in ``details["spread_ratio"]``.
+    """
+    pair = feature_pair(ctx, n_samples, reference_split, n_reference, baseline_split, extractor)
+    ratio = spread_ratio(pair.reference, pair.generated)
+    return MetricResult(
+        "fid",
+        {"fid": fid_from_features(pair.reference, pair.generated, method=method)},
+        protocol={**pair.protocol, "sqrt_method": method},
+        details={"spread_ratio": ratio},
+        notes=collapse_notes(ratio),
+    )

@@ -25,16 +25,18 @@ import scipy.stats
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, reference_images, resolve_extractor_name
+from genzoo.core.results import MetricResult
+from genzoo.metrics.common import (
+    DEFAULT_EXTRACTOR,
+    MetricContext,
+    as_matrix,
+    evaluation_images,
+    reference_images,
+    resolve_extractor_name,
+)
 from genzoo.registry import register_metric
 
 __all__ = ["flag_copies", "memorisation_check", "nearest_neighbours"]
-
-
-def _flat(x: Any, dtype: torch.dtype = torch.float32) -> Tensor:
-    t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    t = t.to(device="cpu", dtype=dtype)
-    return t.reshape(len(t), -1)
 
 
 def nearest_neighbours(
@@ -42,7 +44,7 @@ def nearest_neighbours(
 ) -> tuple[Tensor, Tensor]:
     """Euclidean distances ``(N, k)`` (ascending) and indices ``(N, k)`` of each query's ``k`` nearest
     reference rows. Inputs are flattened; computed in chunks of queries and of reference rows."""
-    q, r = _flat(queries, dtype), _flat(reference, dtype)
+    q, r = as_matrix(queries, dtype), as_matrix(reference, dtype)
     if q.shape[1] != r.shape[1]:
         raise ValueError(f"dimension mismatch: {q.shape[1]} vs {r.shape[1]}")
     if not 1 <= k <= len(r):
@@ -119,23 +121,27 @@ def memorisation_check(
     return out
 
 
-def _summary(prefix: str, res: dict[str, Any]) -> dict[str, float | int | str]:
+def _summary(prefix: str, res: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """(scores, details) of one space: the flagged fraction and KS statistic score; the distances explain."""
     s, t = res["sample_dist"][:, 0], res["test_dist"]
-    return {
-        f"{prefix}_n_flagged": int(res["flags"].sum()),
+    scores = {
         f"{prefix}_fraction_flagged": float(res["flags"].mean()),
+        f"{prefix}_ks_statistic": float(scipy.stats.ks_2samp(s, t).statistic),
+    }
+    details = {
+        f"{prefix}_n_flagged": int(res["flags"].sum()),
         f"{prefix}_threshold": res["threshold"],
         f"{prefix}_sample_nn_median": float(np.median(s)),
         f"{prefix}_sample_nn_p01": float(np.quantile(s, 0.01)),
         f"{prefix}_test_nn_median": float(np.median(t)),
         f"{prefix}_test_nn_p01": float(np.quantile(t, 0.01)),
-        f"{prefix}_ks_statistic": float(scipy.stats.ks_2samp(s, t).statistic),
     }
+    return scores, details
 
 
 @register_metric("memorisation", "Nearest training images of samples vs the test set's (copy detection)")
 def memorisation_metric(
-    ctx: Any,
+    ctx: MetricContext,
     n_samples: int = 1000,
     train_split: str = "train",
     test_split: str = "test",
@@ -146,12 +152,13 @@ def memorisation_metric(
     quantile: float = 0.01,
     factor: float = 0.5,
     show: int = 8,
-) -> dict[str, float | int | str]:
+) -> MetricResult:
     """Copy detection by nearest training neighbours, in pixels and ``extractor`` features.
 
-    ``extractor=None``: pixels only.
+    ``extractor=None``: pixels only. The headline is ``n_flagged`` (samples flagged as likely copies in
+    any space).
 
-    ``closest`` lists the ``show`` samples nearest to the training set as
+    ``details["closest"]`` lists the ``show`` samples nearest to the training set as
     ``sample_index:train_index:pixel_distance`` (``;``-separated) for the report picture.
     """
     images, source = evaluation_images(ctx, n_samples, baseline_split)
@@ -166,29 +173,39 @@ def memorisation_metric(
             "test_features": ctx.features(test, extractor),
         }
     res = memorisation_check(images, train, test, k=k, quantile=quantile, factor=factor, **feats)
-    out: dict[str, float | int | str] = {
-        "n_samples": len(images),
-        "source": source,
-        "train_split": train_split,
-        "n_train": len(train),
-        "test_split": test_split,
-        "n_test": len(test),
-        "extractor": extractor or "none",
-        "rule": f"nn_dist < {factor} * quantile_{quantile}(test nn_dist)",
-        "n_flagged": int(res["flags"].sum()),
-    }
-    out.update(_summary("pixel", res["pixel"]))
-    if "feature" in res:
-        out.update(_summary("feature", res["feature"]))
+    scores: dict[str, float] = {"n_flagged": int(res["flags"].sum())}
+    details: dict[str, Any] = {}
+    for space in ("pixel", "feature"):
+        if space in res:
+            sc, de = _summary(space, res[space])
+            scores.update(sc)
+            details.update(de)
     pix = res["pixel"]
     order = np.argsort(pix["sample_dist"][:, 0])[:show]
-    out["closest"] = ";".join(
+    details["closest"] = ";".join(
         f"{i}:{pix['sample_index'][i, 0]}:{pix['sample_dist'][i, 0]:.4g}" for i in order
     )
     run_dir = getattr(ctx, "run_dir", None)
     if run_dir is not None and len(order):
-        out["picture"] = str(write_neighbour_picture(images, train, pix["sample_index"], order, run_dir))
-    return out
+        details["picture"] = str(write_neighbour_picture(images, train, pix["sample_index"], order, run_dir))
+    return MetricResult(
+        "memorisation",
+        scores,
+        protocol={
+            "data": getattr(ctx, "data_name", None),
+            "n_samples": len(images),
+            "source": source,
+            "train_split": train_split,
+            "n_train": len(train),
+            "test_split": test_split,
+            "n_test": len(test),
+            "extractor": extractor or "none",
+            "k": k,
+            "rule": f"nn_dist < {factor} * quantile_{quantile}(test nn_dist)",
+            "seed": int(ctx.seed),
+        },
+        details=details,
+    )
 
 
 def write_neighbour_picture(

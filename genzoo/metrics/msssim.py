@@ -16,6 +16,12 @@ sigma 1.5 applied without padding ("valid"), as in the authors' MATLAB code. Col
 per channel and the channel scores averaged. Negative per-scale means are clamped to 0 before the
 fractional powers (as TensorFlow's ``ssim_multiscale`` does), so the result lies in ``[0, 1]``.
 
+Weights: genzoo always divides the weights used by their sum. For 5 scales the standard weights sum to
+1.0001, so this changes a 5-scale score by a factor ``x^(1/1.0001 - 1)``, under 1e-4 relative for any
+score in [0.4, 1]; the reference implementations (the authors' MATLAB code, TensorFlow's
+``ssim_multiscale``, pytorch-msssim) use the five weights as published, unnormalised. For fewer scales
+(below) the renormalisation is what keeps the score a weighted geometric mean in [0, 1].
+
 Small images (a genzoo extension; the paper's 5 scales need sides >= 176): the number of scales is the
 largest ``M <= 5`` for which the coarsest scale still holds a full window (``min side // 2^(M-1) >=
 window``), and the first ``M`` weights are renormalised to sum to 1. Images smaller than the window
@@ -34,7 +40,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genzoo.metrics.fid import DEFAULT_EXTRACTOR, evaluation_images, resolve_extractor_name, subset_index
+from genzoo.core.results import MetricResult
+from genzoo.metrics.common import (
+    DEFAULT_EXTRACTOR,
+    MetricContext,
+    evaluation_images,
+    resolve_extractor_name,
+    subset_index,
+)
 from genzoo.registry import register_metric
 
 __all__ = ["MS_SSIM_WEIGHTS", "mean_pairwise_ms_ssim", "ms_ssim", "ms_ssim_settings"]
@@ -176,26 +189,31 @@ def mean_pairwise_ms_ssim(
 
 @register_metric("ms-ssim", "Mean MS-SSIM of random sample pairs, a diversity measure (Wang et al. 2003)")
 def ms_ssim_metric(
-    ctx: Any,
+    ctx: MetricContext,
     n_samples: int = 2000,
     n_pairs: int = 1000,
     per_class: bool = False,
     baseline_split: str = "test",
     extractor: str = DEFAULT_EXTRACTOR,
-) -> dict[str, float | int | str]:
-    """Mean MS-SSIM over random pairs of samples (lower = more diverse; Odena et al. 2017).
+) -> MetricResult:
+    """Mean MS-SSIM over random pairs of samples (lower = more diverse; Odena et al. 2017); the error is
+    the standard error over pairs (over classes with ``per_class``).
 
     With ``per_class``, generated images are grouped by the classifier's predicted class (real
     baseline images by their true labels) and pairs are drawn within each class.
     """
     images, source = evaluation_images(ctx, n_samples, baseline_split)
     scales, win, sig = ms_ssim_settings(images.shape[-2], images.shape[-1])
-    out: dict[str, float | int | str] = {
+    protocol: dict[str, object] = {
+        "data": getattr(ctx, "data_name", None),
         "n_samples": len(images),
         "source": source,
         "scales": scales,
         "window": win,
         "window_sigma": round(sig, 4),
+        "weights": "first scales of (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), renormalised to sum 1",
+        "per_class": bool(per_class),
+        "seed": int(ctx.seed),
     }
     labels = None
     if per_class:
@@ -203,13 +221,21 @@ def ms_ssim_metric(
         if data is not None and data.labels is not None:
             idx = subset_index(len(data), n_samples, int(ctx.seed))  # the subset evaluation_images took
             labels = data.labels if idx is None else data.labels[idx]
-            out["class_source"] = "dataset labels"
+            protocol["class_source"] = "dataset labels"
         else:
             extractor = resolve_extractor_name(ctx, extractor, images)
             labels = ctx.class_probs(images, extractor).argmax(dim=1)
-            out["class_source"] = f"argmax of {extractor} classifier"
+            protocol["class_source"] = f"argmax of {extractor} classifier"
     res = mean_pairwise_ms_ssim(images, n_pairs=n_pairs, seed=int(ctx.seed), labels=labels)
-    out["ms_ssim"], out["ms_ssim_stderr"], out["n_pairs"] = res["mean"], res["stderr"], res["n_pairs"]
+    protocol["n_pairs"] = res["n_pairs"]
+    protocol["error"] = "standard error over classes" if per_class else "standard error over pairs"
+    details: dict[str, object] = {"ms_ssim_stderr": res["stderr"]}
     for c, v in res.get("per_class", {}).items():
-        out[f"ms_ssim_class_{c}"] = v
-    return out
+        details[f"ms_ssim_class_{c}"] = v
+    return MetricResult(
+        "ms-ssim", {"ms_ssim": res["mean"]}, errors={"ms_ssim": res["stderr"]}, protocol=protocol, details=details
+    )
+
+
+# features are needed only to group samples by predicted class
+ms_ssim_metric.extractor_needed = lambda options: bool(options.get("per_class", False))  # type: ignore[attr-defined]

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import evaluation_images, reference_images
+from genzoo.core.results import MetricResult
+from genzoo.metrics.common import MetricContext, as_matrix, evaluation_images, reference_images
 from genzoo.metrics.likelihood import mean_and_stderr
 from genzoo.registry import register_metric
 
@@ -34,12 +35,6 @@ __all__ = ["DEFAULT_SIGMAS", "parzen_estimate", "parzen_log_likelihood", "select
 
 #: the bandwidth grid of Goodfellow et al.'s parzen_ll.py: numpy.logspace(-1, 0, 10)
 DEFAULT_SIGMAS: tuple[float, ...] = tuple(float(s) for s in np.logspace(-1.0, 0.0, 10))
-
-
-def _flat(x: Any, dtype: torch.dtype) -> Tensor:
-    t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    t = t.to(device="cpu", dtype=dtype)
-    return t.reshape(len(t), -1)
 
 
 def parzen_log_likelihood(
@@ -59,7 +54,7 @@ def parzen_log_likelihood(
     sig = torch.as_tensor(np.atleast_1d(np.asarray(sigmas, dtype=np.float64)), dtype=dtype)
     if (sig <= 0).any():
         raise ValueError("bandwidths must be positive")
-    xt, st = _flat(x, dtype), _flat(samples, dtype)
+    xt, st = as_matrix(x, dtype), as_matrix(samples, dtype)
     if xt.shape[1] != st.shape[1]:
         raise ValueError(f"dimension mismatch: {xt.shape[1]} vs {st.shape[1]}")
     d, s = xt.shape[1], len(st)
@@ -102,7 +97,7 @@ def parzen_estimate(
 
 @register_metric("parzen", "Parzen-window log-likelihood of test data under samples (Breuleux et al. 2009)")
 def parzen_metric(
-    ctx: Any,
+    ctx: MetricContext,
     n_samples: int = 10000,
     valid_split: str = "valid",
     n_valid: int | None = None,
@@ -110,28 +105,38 @@ def parzen_metric(
     n_test: int | None = None,
     baseline_split: str = "train",
     sigmas: Any = DEFAULT_SIGMAS,
-) -> dict[str, float | int | str]:
+) -> MetricResult:
     """Parzen log-likelihood (nats) of ``test_split`` under a Gaussian KDE on ``n_samples`` samples.
 
     Protocol of Goodfellow et al. 2014: bandwidth by grid search on ``valid_split``. The real-data
-    baseline fits the KDE to ``n_samples`` images of ``baseline_split`` (default train).
+    baseline fits the KDE to ``n_samples`` images of ``baseline_split`` (default train). The error is
+    the standard error over test points.
     """
     images, source = evaluation_images(ctx, n_samples, baseline_split)
     valid = reference_images(ctx, valid_split, n_valid)
     test = reference_images(ctx, test_split, n_test)
     res = parzen_estimate(test, images, valid, sigmas)
     grid = ",".join(f"{float(s):.4g}" for s in sigmas)
-    return {
-        "parzen_log_likelihood": res["log_likelihood"],
-        "parzen_stderr": res["stderr"],
-        "sigma": res["sigma"],
-        "sigma_grid": grid,
-        "valid_log_likelihood_at_sigma": max(res["valid_log_likelihood"]),
-        "n_samples": len(images),
-        "source": source,
-        "valid_split": valid_split,
-        "n_valid": len(valid),
-        "test_split": test_split,
-        "n_test": len(test),
-        "space": "pixels in [0, 1]",
-    }
+    return MetricResult(
+        "parzen",
+        {"parzen_log_likelihood": res["log_likelihood"]},
+        errors={"parzen_log_likelihood": res["stderr"]},
+        protocol={
+            "data": getattr(ctx, "data_name", None),
+            "n_samples": len(images),
+            "source": source,
+            "valid_split": valid_split,
+            "n_valid": len(valid),
+            "test_split": test_split,
+            "n_test": len(test),
+            "sigma_grid": grid,
+            "space": "pixels in [0, 1]",
+            "seed": int(ctx.seed),
+            "error": "standard error over test images",
+        },
+        details={
+            "sigma": res["sigma"],
+            "parzen_stderr": res["stderr"],
+            "valid_log_likelihood_at_sigma": max(res["valid_log_likelihood"]),
+        },
+    )

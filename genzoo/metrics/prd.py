@@ -16,25 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from genzoo.metrics.fid import (
+from genzoo.core.results import MetricResult
+from genzoo.metrics.common import (
     DEFAULT_EXTRACTOR,
-    evaluation_images,
-    reference_features,
-    resolve_extractor_name,
+    MetricContext,
+    as_matrix,
+    collapse_notes,
+    feature_pair,
+    spread_ratio,
 )
 from genzoo.registry import register_metric
 
 __all__ = ["knn_radii", "manifold_coverage", "precision_recall", "squared_distances"]
-
-
-def _as_tensor(x: Any, dtype: torch.dtype) -> Tensor:
-    t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    t = t.to(device="cpu", dtype=dtype)
-    return t.reshape(len(t), -1)
 
 
 def squared_distances(a: Tensor, b: Tensor) -> Tensor:
@@ -74,7 +70,7 @@ def precision_recall(
     real: Any, fake: Any, k: int = 3, chunk: int = 2048, dtype: torch.dtype = torch.float32
 ) -> tuple[float, float]:
     """Improved (precision, recall) of ``fake`` w.r.t. ``real`` features, Eq. 1-2 of Kynkäänniemi et al."""
-    r, f = _as_tensor(real, dtype), _as_tensor(fake, dtype)
+    r, f = as_matrix(real, dtype), as_matrix(fake, dtype)
     if r.shape[1] != f.shape[1]:
         raise ValueError(f"feature dims differ: {r.shape[1]} vs {f.shape[1]}")
     r_radii, f_radii = knn_radii(r, k, chunk), knn_radii(f, k, chunk)
@@ -85,31 +81,28 @@ def precision_recall(
 
 @register_metric("precision-recall", "Improved precision/recall with k-NN balls (Kynkäänniemi et al. 2019)")
 def precision_recall_metric(
-    ctx: Any,
+    ctx: MetricContext,
     n_samples: int = 10000,
     reference_split: str = "train",
     n_reference: int | None = 10000,
     baseline_split: str = "test",
     extractor: str = DEFAULT_EXTRACTOR,
     k: int = 3,
-) -> dict[str, float | int | str]:
+) -> MetricResult:
     """Improved precision and recall of samples vs ``reference_split`` (Kynkäänniemi et al. 2019).
 
     The paper uses equal numbers of real and generated images (50k for FFHQ); the defaults use 10k.
+    k-NN precision is inflated by outliers among the real features (one far real point makes a huge ball:
+    noise samples can score precision 1.0); read it beside ``density-coverage`` (Naeem et al. 2020) and
+    the collapse check (``details["spread_ratio"]``).
     """
-    images, source = evaluation_images(ctx, n_samples, baseline_split)
-    extractor = resolve_extractor_name(ctx, extractor, images)
-    f_gen = ctx.features(images, extractor)
-    f_ref = reference_features(ctx, reference_split, extractor, n_reference)
-    precision, recall = precision_recall(f_ref, f_gen, k=k)
-    return {
-        "precision": precision,
-        "recall": recall,
-        "n_samples": len(images),
-        "source": source,
-        "reference_split": reference_split,
-        "n_reference": len(f_ref),
-        "extractor": extractor,
-        "feature_dim": int(f_gen.shape[1]),
-        "k": k,
-    }
+    pair = feature_pair(ctx, n_samples, reference_split, n_reference, baseline_split, extractor)
+    precision, recall = precision_recall(pair.reference, pair.generated, k=k)
+    ratio = spread_ratio(pair.reference, pair.generated)
+    return MetricResult(
+        "precision-recall",
+        {"precision": precision, "recall": recall},
+        protocol={**pair.protocol, "k": k},
+        details={"spread_ratio": ratio},
+        notes=collapse_notes(ratio),
+    )

@@ -8,11 +8,14 @@ in the run folder:
 - a nearest-neighbour picture (any image named ``*nearest*``, ``*neighbo*`` or ``memorisation*``, in
   the run folder or ``eval/``);
 - training curves from ``metrics.jsonl`` (one JSON object per line, ``{"step": int, "split": "train"
-  | "eval", "loss": float, ...}``): one chart per scalar, one line per split;
-- the metrics table from ``eval.jsonl`` (lines ``{"metric": name, <scores>, "protocol": {...}}``), each
-  score next to its real-data baseline (an ``eval.jsonl`` line of the same metric whose ``source`` is
-  ``real:<split>``, else :data:`REAL_BASELINES`) and the paper's number where known
-  (:data:`PAPER_NUMBERS`);
+  | "valid", "loss": float, ...}``): one chart per scalar, one line per split; a scalar equal to another
+  is drawn once, constants are listed instead of drawn, a resumed run's records replace the tail it
+  re-logs, and a validation curve's best step is marked;
+- the metrics table from ``eval.jsonl`` (:class:`genzoo.core.MetricResult` records): one row per metric
+  with its headline ``value ± error``, its other scores, notes (small samples, the collapse check), the
+  real-data baseline only when measured under the same protocol (this run's own real-data line, else
+  one of ``genzoo/references.yaml``), the paper's number with its citation (also from
+  ``genzoo/references.yaml``) and the protocol folded away;
 - the run config (``config.yaml`` / ``config.json``).
 
 A folder without any of these is shown as a gallery of its images.
@@ -30,8 +33,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from genzoo.core.results import MetricResult
 from genzoo.fileio import atomic_write_bytes
 from genzoo.report.plots import line_chart
+from genzoo.report.references import References, load_references
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
 _MIME = {
@@ -43,92 +48,6 @@ _MIME = {
 }
 MAX_GALLERY = 256
 
-#: published numbers, keyed (model, dataset, score key) -> (value, source). Likelihoods in nats per image
-#: (lower is better for ``nll_nats``) or bits/dim; Parzen log-likelihoods in nats (higher is better).
-PAPER_NUMBERS: dict[tuple[str, str, str], tuple[float, str]] = {
-    ("nade", "binarized-mnist", "nll_nats"): (88.86, "Larochelle & Murray 2011, Table 2"),
-    ("pixelcnn", "binarized-mnist", "nll_nats"): (81.30, "van den Oord et al. 2016 (PixelRNN), Table 4"),
-    ("row-lstm", "binarized-mnist", "nll_nats"): (80.54, "van den Oord et al. 2016 (PixelRNN), Table 4"),
-    ("diagonal-bilstm", "binarized-mnist", "nll_nats"): (
-        79.20,
-        "van den Oord et al. 2016 (PixelRNN), Table 4, 7 layers",
-    ),
-    ("pixelcnn", "cifar10", "bits_per_dim"): (3.14, "van den Oord et al. 2016 (PixelRNN), Table 5"),
-    ("row-lstm", "cifar10", "bits_per_dim"): (3.07, "van den Oord et al. 2016 (PixelRNN), Table 5"),
-    ("diagonal-bilstm", "cifar10", "bits_per_dim"): (3.00, "van den Oord et al. 2016 (PixelRNN), Table 5"),
-    ("gated-pixelcnn", "cifar10", "bits_per_dim"): (
-        3.03,
-        "van den Oord et al. 2016 (Gated PixelCNN), Table 1",
-    ),
-    ("vae", "dynamic-mnist", "nll_nats"): (
-        86.76,
-        "Burda et al. 2016 (IWAE), Table 1: VAE, 1 stochastic layer, k=1 (test NLL estimated with k=5000)",
-    ),
-    ("gan", "mnist", "parzen_log_likelihood"): (225.0, "Goodfellow et al. 2014, Table 1 (225 +- 2)"),
-    ("gmmn", "mnist", "parzen_log_likelihood"): (147.0, "Li et al. 2015, Table 1 (147 +- 2)"),
-    ("gmmn-ae", "mnist", "parzen_log_likelihood"): (282.0, "Li et al. 2015, Table 1 (282 +- 2)"),
-}
-
-#: real-data baselines (the test split scored as if it were samples, against the training split), keyed
-#: (dataset, score key) -> (value, feature extractor or "" for pixel metrics). Measured with the default
-#: protocols by benchmarks/real_baselines.py with reference classifiers of version 2; see
-#: benchmarks/results/real_baselines.md. Shown only for results computed with the same extractor.
-REAL_BASELINES: dict[tuple[str, str], tuple[float, str]] = {
-    ("digits", "fid"): (1.15, "classifier:digits"),
-    ("digits", "kid"): (0.01514, "classifier:digits"),
-    ("digits", "precision"): (0.8694, "classifier:digits"),
-    ("digits", "recall"): (0.9101, "classifier:digits"),
-    ("digits", "ms_ssim"): (0.1812, ""),
-    ("digits", "inception_score"): (8.288, "classifier:digits"),
-    ("mnist", "fid"): (0.1798, "classifier:mnist"),
-    ("mnist", "kid"): (0.0008219, "classifier:mnist"),
-    ("mnist", "precision"): (0.8887, "classifier:mnist"),
-    ("mnist", "recall"): (0.8708, "classifier:mnist"),
-    ("mnist", "ms_ssim"): (0.1385, ""),
-    ("mnist", "inception_score"): (9.497, "classifier:mnist"),
-    ("binarized-mnist", "fid"): (0.1992, "classifier:mnist"),
-    ("binarized-mnist", "kid"): (0.001958, "classifier:mnist"),
-    ("binarized-mnist", "precision"): (0.8848, "classifier:mnist"),
-    ("binarized-mnist", "recall"): (0.8674, "classifier:mnist"),
-    ("binarized-mnist", "ms_ssim"): (0.1199, ""),
-    ("binarized-mnist", "inception_score"): (9.445, "classifier:mnist"),
-    # cifar10: the staged subset (1,000 test vs 3,600 train images), NOT the full data set
-    ("cifar10", "fid"): (0.9385, "classifier:cifar10"),
-    ("cifar10", "kid"): (-0.001786, "classifier:cifar10"),
-    ("cifar10", "precision"): (0.838, "classifier:cifar10"),
-    ("cifar10", "recall"): (0.8464, "classifier:cifar10"),
-    ("cifar10", "ms_ssim"): (0.07805, ""),
-    ("cifar10", "inception_score"): (3.076, "classifier:cifar10"),
-}
-
-#: top-level keys of an eval.jsonl line that describe the protocol rather than a result
-PROTOCOL_KEYS = {
-    "metric",
-    "protocol",
-    "source",
-    "n_samples",
-    "n_reference",
-    "n_valid",
-    "n_test",
-    "n_train",
-    "n",
-    "splits",
-    "k",
-    "n_subsets",
-    "subset_size",
-    "feature_dim",
-    "scales",
-    "window",
-    "window_sigma",
-    "seed",
-    "step",
-    "time",
-    "seconds",
-    "num_classes",
-    "sigma",
-    "sigma_grid",
-    "importance_samples",
-}
 #: keys of metrics.jsonl lines that are not curves
 _NOT_CURVES = {"step", "split", "epoch", "time", "wall_time", "elapsed", "seconds", "group", "n"}
 _MAX_CHARTS = 12
@@ -236,8 +155,19 @@ def _img_tag(path: Path, alt: str, min_width: int = 256, max_width: int = 900) -
 
 
 # ----- training curves ---------------------------------------------------------------------------------
+#: split names whose curves are validation curves (their best step is marked)
+VALIDATION_SPLITS = ("valid", "eval", "validation", "test")
+#: words in a curve's name that mean higher is better (everything else logged is a loss or a cost)
+_HIGHER_IS_BETTER = ("accuracy", "log_likelihood", "score", "precision", "recall", "coverage", "density")
+
+
 def curve_series(records: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """``{scalar: {split: [(step, value), ...]}}`` from metrics.jsonl records."""
+    """``{scalar: {split: [(step, value), ...]}}`` from metrics.jsonl records.
+
+    A resumed run appends records again from its checkpoint's step: a point at or before the last step
+    of its series starts that series over from there (the resumed run's records replace the tail that
+    was logged after the checkpoint), so a curve never doubles back.
+    """
     out: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for i, rec in enumerate(records):
         step = rec.get("step", i)
@@ -248,62 +178,99 @@ def curve_series(records: list[dict[str, Any]]) -> dict[str, dict[str, list[tupl
         for key, value in rec.items():
             if key in _NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            if not math.isfinite(float(value)):
-                continue
+            if key.endswith(("_stderr", "_std")) or not math.isfinite(float(value)):
+                continue  # an error of another curve, not a curve of its own
             name = f"{split}/{group}" if isinstance(group, str) and group else split
-            out.setdefault(key, {}).setdefault(name, []).append((float(step), float(value)))
+            pts = out.setdefault(key, {}).setdefault(name, [])
+            while pts and pts[-1][0] >= float(step):
+                pts.pop()
+            pts.append((float(step), float(value)))
     return out
 
 
-def training_charts(records: list[dict[str, Any]]) -> list[str]:
-    """One SVG chart per scalar (``loss`` first), at most 12."""
+def _same_series(a: dict[str, list[tuple[float, float]]], b: dict[str, list[tuple[float, float]]]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for name in a:
+        pa, pb = a[name], b[name]
+        if len(pa) != len(pb):
+            return False
+        for (xa, ya), (xb, yb) in zip(pa, pb):
+            if xa != xb or abs(ya - yb) > 1e-9 * max(1.0, abs(ya), abs(yb)):
+                return False
+    return True
+
+
+def _is_constant(series: dict[str, list[tuple[float, float]]]) -> bool:
+    values = [y for pts in series.values() for _, y in pts]
+    return len(values) > 1 and max(values) - min(values) <= 1e-12 * max(1.0, abs(values[0]))
+
+
+def _chart_order(key: str) -> tuple[int, str]:
+    leaf = key.rpartition("/")[2]
+    return (0 if leaf == "loss" else 1, key)
+
+
+def best_point(key: str, points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """The best point of a validation curve: the lowest value, or the highest for names that say higher
+    is better (accuracy, log-likelihood, ...); None for fewer than 2 points."""
+    if len(points) < 2:
+        return None
+    higher = any(word in key.lower() for word in _HIGHER_IS_BETTER)
+    return (max if higher else min)(points, key=lambda p: p[1])
+
+
+def training_charts(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """SVG charts of the logged scalars (``*/loss`` first, at most 12) and a list of what was not drawn.
+
+    A scalar equal to another at every logged step (a GAN's ``d_loss`` and its discriminator ``loss``)
+    is drawn once, titled with both names; a constant is not drawn but listed; a validation curve's best
+    step is marked.
+    """
     series = curve_series(records)
-    keys = sorted(series, key=lambda k: (k != "loss", k))[:_MAX_CHARTS]
-    charts = []
+    keys = sorted(series, key=_chart_order)
+    drawn: list[tuple[str, list[str]]] = []
+    constant: list[str] = []
     for key in keys:
+        if _is_constant(series[key]):
+            value = next(y for pts in series[key].values() for _, y in pts)
+            constant.append(f"{key} = {_fmt_value(value)}")
+            continue
+        twin = next((d for d in drawn if _same_series(series[d[0]], series[key])), None)
+        if twin is not None:
+            twin[1].append(key)
+        else:
+            drawn.append((key, []))
+    charts = []
+    for key, twins in drawn[:_MAX_CHARTS]:
         values = [y for pts in series[key].values() for _, y in pts]
         positive = all(v > 0 for v in values)
         log_y = positive and len(values) > 1 and max(values) / min(values) > 50
-        charts.append(line_chart(series[key], title=key, xlabel="step", log_y=log_y))
-    return charts
+        marks = []
+        for split, pts in series[key].items():
+            if split.partition("/")[0] in VALIDATION_SPLITS:
+                best = best_point(key, pts)
+                if best is not None:
+                    label = f"best {split}: step {best[0]:.0f}, {_fmt_value(best[1])}"
+                    marks.append((split, best[0], best[1], label))
+        title = key + "".join(f" (= {t})" for t in twins)
+        charts.append(line_chart(series[key], title=title, xlabel="step", log_y=log_y, marks=marks))
+    notes = constant + [f"{key} (not drawn: more than {_MAX_CHARTS} charts)" for key, _ in drawn[_MAX_CHARTS:]]
+    return charts, notes
 
 
 # ----- metrics table -----------------------------------------------------------------------------------
-def _source(rec: dict[str, Any]) -> str:
-    proto = rec.get("protocol") if isinstance(rec.get("protocol"), dict) else {}
-    source = str(rec.get("source", proto.get("source", "samples")))
+def _source(result: MetricResult, rec: dict[str, Any]) -> str:
+    source = str(result.protocol.get("source", rec.get("source", "samples")))
     if rec.get("real_baseline") is True and not source.startswith("real"):
         source = "real"
     return source
 
 
-def _extractor_of(proto: dict[str, Any], dataset: str) -> str:
-    """The feature extractor a result used, with ``"auto"`` resolved as the evaluator resolves it."""
-    name = proto.get("extractor")
-    if not isinstance(name, str) or name in ("", "none"):
-        return ""
-    from genzoo.metrics.features import resolve_extractor
-
-    resolved = resolve_extractor(name, dataset)
-    if resolved.startswith("classifier:"):
-        from genzoo.metrics.classifier import classifier_name
-
-        resolved = "classifier:" + classifier_name(resolved.partition(":")[2])
-    return resolved
-
-
-def split_scores(rec: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-    """(scores, protocol) of an eval.jsonl line: numbers that are results vs everything else."""
-    scores: dict[str, float] = {}
-    proto: dict[str, Any] = dict(rec["protocol"]) if isinstance(rec.get("protocol"), dict) else {}
-    for key, value in rec.items():
-        if key in ("metric", "protocol"):
-            continue
-        if key not in PROTOCOL_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
-            scores[key] = float(value)
-        else:
-            proto[key] = value
-    return scores, proto
+def _comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two protocols that differ at most in where the judged images came from."""
+    strip = ("source", "error")
+    return {k: v for k, v in a.items() if k not in strip} == {k: v for k, v in b.items() if k not in strip}
 
 
 def _fmt_value(v: float | None) -> str:
@@ -316,84 +283,115 @@ def _fmt_value(v: float | None) -> str:
     return f"{v:.4g}" if abs(v) < 10 else f"{v:.2f}"
 
 
-def metrics_rows(
-    records: list[dict[str, Any]], model: str | None, dataset: str | None
-) -> list[dict[str, Any]]:
-    """Table rows ``{metric, score, value, baseline, baseline_note, paper, paper_note, protocol, real}``.
+def _fmt_error(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return ""
+    return f"{v:.2g}" if v != 0 and (abs(v) >= 1e-3 and abs(v) < 1e5) else f"{v:.1e}"
 
-    The latest line of each (metric, source) wins; lines scoring real data feed the baseline column.
+
+def metrics_rows(
+    records: list[dict[str, Any]], model: str | None, dataset: str | None, references: References | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (metric, source), the latest ``eval.jsonl`` line of each, read through MetricResult.
+
+    Row keys: ``metric``, ``score`` (the headline), ``value``, ``error``, ``others`` (the other scores),
+    ``baseline`` / ``baseline_note`` (this run's real-data line of the same metric under the same protocol,
+    else a stored baseline of genzoo/references.yaml measured under it), ``paper`` / ``paper_note`` /
+    ``paper_score`` (the published number of any of the row's scores), ``protocol``, ``details``,
+    ``notes``, ``real``, and ``text`` for a metric that was unavailable.
     """
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    refs = references if references is not None else load_references()
+    latest: dict[tuple[str, str], tuple[MetricResult, dict[str, Any]]] = {}
     for rec in records:
         if "metric" in rec:
-            latest[(str(rec["metric"]), _source(rec))] = rec
-    real: dict[str, dict[str, float]] = {}
-    for (metric, source), rec in latest.items():
-        if source.startswith("real"):
-            real[metric] = split_scores(rec)[0]
+            result = MetricResult.from_dict(rec)
+            latest[(result.metric, _source(result, rec))] = (result, rec)
+    real = {metric: res for (metric, source), (res, _) in latest.items() if source.startswith("real")}
     rows = []
-    for (metric, source), rec in latest.items():
-        scores, proto = split_scores(rec)
+    for (metric, source), (res, _rec) in latest.items():
         is_real = source.startswith("real")
-        if not scores and "unavailable" in rec:
-            rows.append(
-                {
-                    "metric": metric,
-                    "score": "unavailable",
-                    "value": None,
-                    "text": str(rec["unavailable"]),
-                    "baseline": None,
-                    "baseline_note": "",
-                    "paper": None,
-                    "paper_note": "",
-                    "protocol": {k: v for k, v in proto.items() if k != "unavailable"},
-                    "real": is_real,
-                }
-            )
-        for key, value in scores.items():
-            baseline, bnote = None, ""
-            if not is_real:
-                if key in real.get(metric, {}):
-                    baseline, bnote = real[metric][key], "this run's real-data line"
-                elif dataset is not None and (dataset, key) in REAL_BASELINES:
-                    value_b, extractor_b = REAL_BASELINES[(dataset, key)]
-                    if _extractor_of(proto, dataset) == extractor_b:
-                        baseline = value_b
-                        bnote = "benchmarks/real_baselines.py" + (f", {extractor_b}" if extractor_b else "")
-            paper = PAPER_NUMBERS.get((model or "", dataset or "", key))
-            rows.append(
-                {
-                    "metric": metric,
-                    "score": key,
-                    "value": value,
-                    "baseline": baseline,
-                    "baseline_note": bnote,
-                    "paper": None if paper is None else paper[0],
-                    "paper_note": "" if paper is None else paper[1],
-                    "protocol": proto,
-                    "real": is_real,
-                }
-            )
+        row: dict[str, Any] = {
+            "metric": metric, "score": res.headline, "value": res.value, "error": res.error, "others": {},
+            "baseline": None, "baseline_note": "", "paper": None, "paper_note": "", "paper_score": "",
+            "protocol": dict(res.protocol), "details": dict(res.details), "notes": list(res.notes),
+            "real": is_real,
+        }
+        if res.unavailable is not None:
+            row.update(score="unavailable", text=res.unavailable)
+            rows.append(row)
+            continue
+        row["others"] = {k: v for k, v in res.scores.items() if k != res.headline}
+        baselines: dict[str, tuple[float, str]] = {}
+        own = None if is_real else real.get(metric)
+        for key in res.scores if not is_real else ():
+            if own is not None and _comparable(own.protocol, res.protocol) and key in own.scores:
+                baselines[key] = (own.scores[key], "this run's real-data line")
+                continue
+            stored = refs.baseline(dataset, metric, key, res.protocol)
+            if stored is not None:
+                baselines[key] = (stored.value, f"{stored.source or 'genzoo/references.yaml'}, same protocol")
+        if res.headline in baselines:
+            row["baseline"], row["baseline_note"] = baselines[res.headline]
+        row["other_baselines"] = {k: v for k, (v, _) in baselines.items() if k != res.headline}
+        for key in res.scores:
+            paper = refs.paper(model, dataset, key)
+            if paper is not None:
+                row.update(paper=paper.value, paper_note=paper.citation, paper_score=key)
+                if paper.error is not None:
+                    row["paper_error"] = paper.error
+                break
+        rows.append(row)
     return rows
+
+
+def _kv_table(d: dict[str, Any]) -> str:
+    def text(v: Any) -> str:
+        return html.escape(v if isinstance(v, str) else json.dumps(v, default=str))
+
+    cells = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{text(v)}</td></tr>" for k, v in d.items())
+    return f'<table class="kv">{cells}</table>'
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>No evaluation results (eval.jsonl) yet: run <code>genzoo eval RUN_DIR</code>.</p>"
     out = [
-        '<table class="metrics"><thead><tr><th>metric</th><th>score</th><th>value</th>'
-        "<th>real-data baseline</th><th>paper</th><th>protocol</th></tr></thead><tbody>"
+        '<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>other scores</th>'
+        "<th>real-data baseline<br><small>same protocol</small></th><th>paper</th><th>notes</th>"
+        "<th>protocol</th></tr></thead><tbody>"
     ]
     for r in rows:
-        proto = json.dumps(r["protocol"], sort_keys=True, default=str)
         label = " <em>(real data)</em>" if r["real"] else ""
+        if r.get("text"):
+            value = f'<span class="unavailable">unavailable: {html.escape(r["text"])}</span>'
+        else:
+            err = _fmt_error(r["error"])
+            value = (f'<b>{html.escape(r["score"])}</b> {_fmt_value(r["value"])}'
+                     + (f" &plusmn; {err}" if err else ""))
+        real_others = r.get("other_baselines", {})
+        others = "<br>".join(
+            f"{html.escape(k)} {_fmt_value(v)}"
+            + (f' <small title="real-data baseline, same protocol">(real {_fmt_value(real_others[k])})</small>'
+               if k in real_others else "")
+            for k, v in r["others"].items()
+        )
+        paper = ""
+        if r["paper"] is not None:
+            perr = f" &plusmn; {_fmt_error(r['paper_error'])}" if r.get("paper_error") is not None else ""
+            shown = f"{html.escape(r['paper_score'])} " if r["paper_score"] != r["score"] else ""
+            paper = f"{shown}{_fmt_value(r['paper'])}{perr}<br><small>{html.escape(r['paper_note'])}</small>"
+        notes = "".join(
+            f'<li class="{"warn" if "collapse" in n or "small sample" in n else "note"}">{html.escape(n)}</li>'
+            for n in r["notes"]
+        )
+        protocol = (f"<details><summary>protocol</summary>{_kv_table(r['protocol'])}"
+                    + (f"<p>details</p>{_kv_table(r['details'])}" if r["details"] else "") + "</details>")
         out.append(
-            f"<tr><td>{html.escape(r['metric'])}{label}</td><td>{html.escape(r['score'])}</td>"
-            f'<td class="num">{html.escape(r.get("text", "")) or _fmt_value(r["value"])}</td>'
+            f"<tr><td>{html.escape(r['metric'])}{label}</td><td class=\"num\">{value}</td>"
+            f'<td class="num">{others}</td>'
             f'<td class="num" title="{html.escape(r["baseline_note"])}">{_fmt_value(r["baseline"])}</td>'
-            f'<td class="num" title="{html.escape(r["paper_note"])}">{_fmt_value(r["paper"])}'
-            f"{'<br><small>' + html.escape(r['paper_note']) + '</small>' if r['paper_note'] else ''}</td>"
-            f'<td class="proto"><code>{html.escape(proto)}</code></td></tr>'
+            f'<td class="num">{paper}</td><td><ul class="notes">{notes}</ul></td>'
+            f'<td class="proto">{protocol}</td></tr>'
         )
     out.append("</tbody></table>")
     return "".join(out)
@@ -408,7 +406,9 @@ img.pix{image-rendering:pixelated;border:1px solid #ccc;background:#fff}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 table.metrics{border-collapse:collapse;font-size:13px}
 table.metrics td,table.metrics th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums} td.proto code{font-size:11px;word-break:break-all}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.proto details{font-size:11px} table.kv td{border:none;padding:0 6px 0 0;font-size:11px}
+ul.notes{margin:0;padding-left:16px;font-size:12px} li.warn{color:#b00020} .unavailable{color:#777}
 .gallery{display:flex;flex-wrap:wrap;gap:6px} .gallery figure{margin:0;font-size:11px;text-align:center}
 pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}
 """
@@ -455,8 +455,10 @@ def render_report(run_dir: str | os.PathLike[str], title: str | None = None) -> 
             f"<p><small>{html.escape(str(nearest.relative_to(run)))}</small></p>"
         )
     if curves:
-        charts = training_charts(curves)
+        charts, not_drawn = training_charts(curves)
         body.append(f'<h2>Training curves</h2><div class="charts" id="curves">{"".join(charts)}</div>')
+        if not_drawn:
+            body.append(f"<p><small>Constant, not drawn: {html.escape(', '.join(not_drawn))}</small></p>")
     if is_run:
         body.append(
             f'<h2>Metrics</h2><div id="metrics">{_metrics_table(metrics_rows(evals, model, dataset))}</div>'

@@ -54,10 +54,14 @@ def line_chart(
     width: int = 560,
     height: int = 300,
     log_y: bool = False,
+    marks: Sequence[tuple[str, float, float, str]] = (),
 ) -> str:
     """An SVG chart with one polyline per named series of ``(x, y)`` points; non-finite ``y`` are dropped.
 
-    ``log_y`` plots ``log10(y)`` (only when every ``y`` is positive). Returns the ``<svg>`` markup.
+    ``log_y`` plots ``log10(y)`` (only when every ``y`` is positive): ticks at whole decades when the
+    range spans two or more, else at round values of ``y`` itself. ``marks`` are ``(series, x, y, label)``
+    points to highlight (e.g. a validation curve's best step): a ring, a dashed line to the x axis and the
+    label. Returns the ``<svg>`` markup.
     """
     clean = {
         name: downsample(
@@ -106,9 +110,10 @@ def line_chart(
         f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999" stroke-width="1"/>'
     )
     yticks = nice_ticks(y0, y1)
-    if log_y:  # whole decades when the range spans at least two of them
+    if log_y:  # whole decades when the range spans at least two of them, else round values of y
         decades = [float(d) for d in range(math.ceil(y0), math.floor(y1) + 1)]
-        yticks = decades if len(decades) >= 2 else yticks
+        round_values = [v for v in nice_ticks(10**y0, 10**y1) if v > 0]
+        yticks = decades if len(decades) >= 2 else [math.log10(v) for v in round_values]
     for t in yticks:
         if y0 <= t <= y1:
             label = _fmt(10**t) if log_y else _fmt(t)
@@ -144,6 +149,19 @@ def line_chart(
         parts.append(
             f'<rect x="{lx}" y="{ly - 9}" width="12" height="3" fill="{color}"/>'
             f'<text x="{lx + 16}" y="{ly - 4}" font-size="11">{escape(name)}</text>'
+        )
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(clean)}
+    for j, (name, x, y, label) in enumerate(marks):
+        if not (math.isfinite(x) and math.isfinite(y)) or (log_y and y <= 0):
+            continue
+        color = colors.get(name, "#000")
+        cx, cy = px(x), py(tf(y))
+        parts.append(
+            f'<g class="best" data-series="{escape(name)}" data-step="{x:g}">'
+            f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{cy:.1f}" y2="{top + ph}" stroke="{color}" '
+            f'stroke-dasharray="3,3"/><circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="none" stroke="{color}" '
+            f'stroke-width="2"/><text x="{left + pw - 4}" y="{top + ph - 8 - 14 * j}" text-anchor="end" '
+            f'font-size="11" fill="{color}">{escape(label)}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -24,6 +24,7 @@ from genzoo.core.errors import TrainingDiverged
 from genzoo.images import save_sheet
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.distributed import mean_over_processes
+from genzoo.train.progress import postfix
 
 if TYPE_CHECKING:
     from genzoo.train.loop import Trainer
@@ -49,22 +50,6 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def progress_keys(record: dict[str, Any], limit: int = 4) -> list[str]:
-    """What a progress bar shows: every player's loss first (``discriminator/d_loss``, ``generator/g_loss``
-    or the one ``loss``), then other scalars, at most ``limit``, skipping duplicates of a shown value."""
-    skip = {"step", "epoch", "split", *TIMING_FIELDS}
-    keys = [k for k in record if k not in skip and isinstance(record[k], (int, float))]
-    players = [k for k in keys if k.rsplit("/", 1)[-1] in ("loss", "d_loss", "g_loss") and "/" in k]
-    losses = [k for k in players if not k.endswith("/loss")] or players or [k for k in keys if k == "loss"]
-    chosen: list[str] = []
-    for k in losses + keys:
-        if k not in chosen and all(record[k] != record[c] for c in chosen):
-            chosen.append(k)
-        if len(chosen) == limit:
-            break
-    return chosen
 
 
 class MetricsLog(Callback):
@@ -114,7 +99,7 @@ class MetricsLog(Callback):
         self.window.clear()
         rate = self._seen / max(time.perf_counter() - self._t0, 1e-9)
         t.log({"step": step, "epoch": step / t.steps_per_epoch, "split": "train", "images_per_s": rate, **rec})
-        t.show_progress({k: rec[k] for k in progress_keys(rec)})
+        t.show_progress(postfix(rec))
 
     def on_log(self, t: Trainer, record: dict[str, Any]) -> None:
         if t.rank:

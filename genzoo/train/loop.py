@@ -135,9 +135,9 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_log(self, record)
 
-    def show_progress(self, values: dict[str, float]) -> None:
+    def show_progress(self, values: dict[str, str]) -> None:
         if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+            self._bar.set_postfix(values)
 
     def kept_note(self) -> str:
         if self.last_checkpoint:

@@ -93,3 +93,12 @@ def test_paths_and_aliases(tmp_path: Path) -> None:
     assert C.classifier_path("binarized-mnist", tmp_path) == C.classifier_path("mnist", tmp_path)
     assert C.classifier_path("digits").parent == tmp_path / "cache" / "classifiers"  # $GENZOO_CACHE
     assert C.classifier_path("digits").name == f"digits-v{C.CLASSIFIER_VERSION}.safetensors"
+
+
+def test_training_says_what_and_how_long_up_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    C.train_reference_classifier("digits", out_dir=tmp_path, epochs=1, seed=0, verbose=True, progress=True)
+    captured = capsys.readouterr()
+    first = captured.out.splitlines()[0]
+    assert "training on 1,257 images for 1 epochs" in first and "about 1 second on a 2-core CPU" in first
+    assert "classifier digits" in captured.err and "20/20" in captured.err  # the bar: 1257 / 64 -> 20 steps
+    assert C.training_estimate("mnist") == "about 6 minutes on a 2-core CPU (less on a GPU)"

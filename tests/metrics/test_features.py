@@ -115,7 +115,7 @@ def test_eval_context_reference_features_are_cached_and_match(tmp_path, monkeypa
 
     from genzoo.evaluation import EvalContext
     from genzoo.metrics import features as F
-    from genzoo.metrics.fid import reference_images
+    from genzoo.metrics.common import reference_images
 
     monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
     C.train_reference_classifier("digits", epochs=1, seed=0)

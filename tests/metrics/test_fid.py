@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -91,7 +93,7 @@ def _context(real_baseline: bool = False):  # noqa: ANN202
             return torch.softmax(self.features(images, extractor)[:, :10], dim=1)
 
         def reference_features(self, split: str, extractor: str, n: int | None = None) -> torch.Tensor:
-            from genzoo.metrics.fid import reference_images
+            from genzoo.metrics.common import reference_images
 
             return self.features(reference_images(self, split, n), extractor)
 
@@ -110,6 +112,7 @@ def _context(real_baseline: bool = False):  # noqa: ANN202
         ("parzen", {"n_samples": 300}, "parzen_log_likelihood"),
         ("ms-ssim", {"n_samples": 300, "n_pairs": 50, "per_class": True}, "ms_ssim"),
         ("memorisation", {"n_samples": 300, "n_test": 200}, "n_flagged"),
+        ("density-coverage", {"n_samples": 300}, "density"),
     ],
 )
 def test_evaluators_real_baseline_beats_noise(name: str, options: dict, key: str) -> None:
@@ -119,7 +122,8 @@ def test_evaluators_real_baseline_beats_noise(name: str, options: dict, key: str
     noise = fn(_context(), **options)
     real = fn(_context(real_baseline=True), **options)
     assert noise["source"] == "samples" and real["source"].startswith("real:")
-    assert all(isinstance(v, (int, float, str)) for v in noise.values())
+    assert all(isinstance(v, (int, float, str, type(None))) for v in {**noise.scores, **noise.protocol}.values())
+    assert json.loads(json.dumps(noise.to_dict()))["headline"] == noise.headline
     assert np.isfinite(noise[key]) and np.isfinite(real[key])
     assert real["n_samples"] <= 300
     if name == "fid":
@@ -133,6 +137,8 @@ def test_evaluators_real_baseline_beats_noise(name: str, options: dict, key: str
         assert real["sigma_grid"].count(",") == 9
     if name == "memorisation":
         assert real["n_flagged"] == 0
+    if name == "density-coverage":
+        assert real["density"] > noise["density"] and real["coverage"] > noise["coverage"]
 
 
 def test_evaluators_with_the_real_feature_module() -> None:

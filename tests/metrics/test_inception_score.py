@@ -65,3 +65,40 @@ def test_evaluator_shuffles_label_sorted_inputs() -> None:
                           class_probs=lambda images, extractor: sorted_probs)
     out = inception_score_metric(ctx, n_samples=k * per, splits=10, extractor="pixels")
     assert out["inception_score"] > 9.0  # ~10: every part holds nearly all classes
+
+
+def test_splits_are_the_original_row_ranges() -> None:
+    """Part i of N rows is rows [i*N//s, (i+1)*N//s) (the original code and torch-fidelity), which differs
+    from np.array_split when s does not divide N."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(13, 4)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    n, s = len(p), 5
+
+    def part_score(part: np.ndarray) -> float:
+        py = part.mean(0)
+        return float(np.exp(np.mean((part * (np.log(part) - np.log(py))).sum(1))))
+
+    ours = [part_score(p[i * n // s : (i + 1) * n // s]) for i in range(s)]
+    other = [part_score(q) for q in np.array_split(p, s)]
+    mean, std = inception_score(p, splits=s)
+    assert mean == pytest.approx(np.mean(ours), rel=1e-12) and std == pytest.approx(np.std(ours), rel=1e-10)
+    assert std != pytest.approx(np.std(other), rel=1e-6)  # the convention matters here
+
+
+def test_evaluator_records_its_shuffle() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from genzoo.metrics.inception_score import inception_score_metric
+
+    probs = torch.softmax(torch.randn(60, 5, generator=torch.Generator().manual_seed(0)), dim=1).double()
+    ctx = SimpleNamespace(real_baseline=False, seed=0, data_name=None,
+                          samples=lambda n: torch.zeros(n, 1, 8, 8),
+                          class_probs=lambda images, extractor: probs)
+    out = inception_score_metric(ctx, n_samples=60, splits=4, extractor="pixels", shuffle_seed=2020)
+    assert out.protocol["shuffle_seed"] == 2020 and "RandomState" in out.protocol["shuffle"]
+    # torch-fidelity's procedure on the same probabilities: RandomState(2020).permutation, then row ranges
+    ref = inception_score(probs.numpy()[np.random.RandomState(2020).permutation(60)], splits=4)
+    assert out.value == pytest.approx(ref[0], rel=1e-12) and out.error == pytest.approx(ref[1], rel=1e-12)

@@ -63,3 +63,23 @@ def test_kid_near_zero_same_and_positive_different() -> None:
     assert abs(same_mean) < 4 * same_std / math.sqrt(20) + 1e-3
     assert diff_mean > 10 * diff_std / math.sqrt(20)
     assert diff_mean > 20 * abs(same_mean)
+
+
+def test_torch_fidelity_draw_matches_its_procedure() -> None:
+    """draw="torch-fidelity", ddof=0: RandomState(seed).choice of input1 then input2 per subset, np.std."""
+    rng = np.random.default_rng(5)
+    gen, ref = rng.normal(size=(40, 6)), rng.normal(size=(50, 6)) + 0.2
+    n_subsets, size, seed = 4, 15, 2020
+    state = np.random.RandomState(seed)
+    values = []
+    for _ in range(n_subsets):
+        a = gen[state.choice(len(gen), size, replace=False)]
+        b = ref[state.choice(len(ref), size, replace=False)]
+        values.append(direct_mmd2_unbiased(a, b))
+    mean, std = kid(gen, ref, n_subsets=n_subsets, subset_size=size, seed=seed, ddof=0, draw="torch-fidelity")
+    assert mean == pytest.approx(np.mean(values), rel=1e-9)
+    assert std == pytest.approx(np.std(values), rel=1e-8)
+    _, std1 = kid(gen, ref, n_subsets=n_subsets, subset_size=size, seed=seed, ddof=1, draw="torch-fidelity")
+    assert std1 == pytest.approx(np.std(values, ddof=1), rel=1e-8)
+    with pytest.raises(ValueError, match="draw must be one of"):
+        kid(gen, ref, draw="bogus")

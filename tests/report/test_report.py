@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genzoo.core import MetricResult
 from genzoo.report import html as report
 from genzoo.report.plots import line_chart, nice_ticks
+from genzoo.report.references import Baseline, References, load_references
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -36,27 +38,17 @@ def _fake_run(root: Path) -> Path:
     Image.fromarray(np.full((20, 60, 3), 200, np.uint8)).save(run / "nearest_neighbours.png")
     lines = []
     for step in range(0, 200, 10):
-        lines.append({"step": step, "split": "train", "loss": 100.0 / (step + 1) + 1.0, "lr": 1e-3})
+        lines.append({"step": step, "split": "train", "loss": 100.0 / (step + 1) + 1.0, "lr": 1e-3 * (1 - step / 400)})
         if step % 50 == 0:
             lines.append({"step": step, "split": "eval", "loss": 120.0 / (step + 1) + 1.5})
     text = "\n".join(json.dumps(x) for x in lines) + '\n{"step": 200, "spl'  # half-written last line
     (run / "metrics.jsonl").write_text(text)
+    proto = {"n_samples": 100, "reference_split": "train", "extractor": "classifier:mnist", "seed": 0}
     evals = [
-        {
-            "metric": "fid",
-            "fid": 12.5,
-            "n_samples": 100,
-            "source": "samples",
-            "extractor": "classifier:mnist",
-        },
-        {
-            "metric": "fid",
-            "fid": 0.75,
-            "n_samples": 100,
-            "source": "real:test",
-            "extractor": "classifier:mnist",
-        },
-        {"metric": "nll", "nll_nats": 90.1, "bits_per_dim": 0.166, "protocol": {"split": "test"}},
+        MetricResult("fid", {"fid": 12.5}, protocol={**proto, "source": "samples"}).to_dict(),
+        MetricResult("fid", {"fid": 0.75}, protocol={**proto, "source": "real:test"}).to_dict(),
+        MetricResult("nll", {"nll_nats": 90.1, "bits_per_dim": 0.166}, errors={"nll_nats": 0.4},
+                     protocol={"split": "test"}).to_dict(),
     ]
     (run / "eval.jsonl").write_text("\n".join(json.dumps(x) for x in evals) + "\n")
     (run / "config.yaml").write_text("model: {name: nade}\ndata: {name: binarized-mnist}\n")
@@ -82,26 +74,94 @@ def test_page_is_self_contained_and_complete(tmp_path: Path) -> None:
 
 
 def test_metrics_rows_baselines_and_papers() -> None:
+    same = {"n_samples": 1000, "extractor": "classifier:mnist", "seed": 0}
     recs = [
-        {"metric": "fid", "fid": 10.0, "source": "samples"},
-        {"metric": "fid", "fid": 2.0, "source": "samples"},  # a later line of the same metric wins
-        {"metric": "fid", "fid": 0.5, "source": "real:test"},
-        {"metric": "nll", "nll_nats": 81.0, "bits_per_dim": 0.15, "n": 10000},
-        {"metric": "kid", "real_baseline": True, "kid": 0.01, "time": 1.7e9},  # flagged, no source
-        {"metric": "kid", "real_baseline": False, "kid": 0.2, "source": "samples", "time": 1.7e9},
-        {"metric": "parzen", "unavailable": "no samples", "seconds": 0.1},
+        MetricResult("fid", {"fid": 10.0}, protocol={**same, "source": "samples"}).to_dict(),
+        MetricResult("fid", {"fid": 2.0}, protocol={**same, "source": "samples"}).to_dict(),  # a later line wins
+        MetricResult("fid", {"fid": 0.5}, protocol={**same, "source": "real:test"}).to_dict(),
+        MetricResult("nll", {"nll_nats": 81.0, "bits_per_dim": 0.15}, errors={"nll_nats": 0.3},
+                     protocol={"n": 10000}, details={"time": 1.7e9}).to_dict(),
+        # a real-data line under another protocol (10,000 images) is no baseline for 1,000 samples
+        MetricResult("kid", {"kid": 0.01}, errors={"kid": 0.002},
+                     protocol={**same, "n_samples": 10000, "source": "real:test"}).to_dict(),
+        MetricResult("kid", {"kid": 0.2}, errors={"kid": 0.01}, protocol={**same, "source": "samples"}).to_dict(),
+        MetricResult("parzen", {}, unavailable="no samples").to_dict(),
     ]
     rows = report.metrics_rows(recs, "pixelcnn", "binarized-mnist")
-    by = {(r["metric"], r["score"], r["real"]): r for r in rows}
-    assert by[("fid", "fid", False)]["value"] == 2.0
-    assert by[("fid", "fid", False)]["baseline"] == 0.5
-    assert by[("nll", "nll_nats", False)]["paper"] == pytest.approx(81.30)
-    assert ("nll", "n", False) not in by  # a sample count is protocol, not a score
-    assert by[("nll", "nll_nats", False)]["protocol"]["n"] == 10000
-    assert by[("kid", "kid", False)]["baseline"] == 0.01
-    assert ("kid", "time", False) not in by  # a timestamp is not a score
-    assert by[("parzen", "unavailable", False)]["text"] == "no samples"
-    assert "no samples" in report._metrics_table(rows)
+    by = {(r["metric"], r["real"]): r for r in rows}
+    assert len(rows) == 6  # one row per (metric, source)
+    assert by[("fid", False)]["value"] == 2.0
+    assert by[("fid", False)]["baseline"] == 0.5
+    nll = by[("nll", False)]
+    assert nll["score"] == "nll_nats" and nll["error"] == 0.3 and nll["others"] == {"bits_per_dim": 0.15}
+    assert nll["paper"] == pytest.approx(81.30) and "PixelRNN" in nll["paper_note"]
+    assert nll["protocol"]["n"] == 10000 and "n" not in nll["others"]  # a sample count is protocol, not a score
+    assert "time" not in nll["others"]  # a timestamp is not a score
+    assert by[("kid", False)]["baseline"] is None
+    assert by[("parzen", False)]["text"] == "no samples"
+    table = report._metrics_table(rows)
+    assert "no samples" in table
+    assert "&plusmn; 0.3" in table  # value ± error
+    assert table.count("<details>") == len(rows)  # the protocol is folded away
+
+
+def test_stored_baselines_need_the_same_protocol() -> None:
+    refs = References(baselines=[
+        Baseline("binarized-mnist", "fid", "fid", 2.5, {"n_samples": 10000, "extractor": "classifier:mnist"}, "bench"),
+        Baseline("binarized-mnist", "ms-ssim", "ms_ssim", 0.12, {"n_samples": 2000, "n_pairs": 1000}, "bench"),
+    ])
+    proto = {"n_samples": 10000, "extractor": "classifier:mnist", "seed": 0, "source": "samples"}
+    recs = [
+        MetricResult("fid", {"fid": 30.0}, protocol=proto).to_dict(),
+        MetricResult("ms-ssim", {"ms_ssim": 0.2}, protocol={"n_samples": 2000, "n_pairs": 1000}).to_dict(),
+    ]
+    by = {r["score"]: r for r in report.metrics_rows(recs, "nade", "binarized-mnist", refs)}
+    assert by["fid"]["baseline"] == 2.5 and by["ms_ssim"]["baseline"] == 0.12
+    for change in ({"extractor": "inception"}, {"n_samples": 1000}):
+        recs[0] = MetricResult("fid", {"fid": 30.0}, protocol={**proto, **change}).to_dict()
+        by = {r["score"]: r for r in report.metrics_rows(recs, "nade", "binarized-mnist", refs)}
+        assert by["fid"]["baseline"] is None  # another extractor or sample count: no baseline
+
+
+def test_references_file_is_one_readable_source() -> None:
+    refs = load_references()
+    nade = refs.paper("nade", "binarized-mnist", "nll_nats")
+    assert nade is not None and nade.value == pytest.approx(88.86) and "Larochelle" in nade.citation
+    assert refs.baselines and all(b.protocol for b in refs.baselines)
+    assert "PAPER_NUMBERS" not in vars(report) and "PROTOCOL_KEYS" not in vars(report)
+
+
+def test_notes_are_flagged_in_the_table() -> None:
+    rec = MetricResult("fid", {"fid": 3.0}, protocol={"n_samples": 64},
+                       notes=["small sample: 64 images", "collapse check: spread 0.1x"]).to_dict()
+    table = report._metrics_table(report.metrics_rows([rec], None, None))
+    assert table.count('class="warn"') == 2 and "small sample: 64 images" in table
+
+
+def test_curves_drop_duplicates_and_constants_and_mark_the_best_step() -> None:
+    recs = []
+    for step in range(10, 110, 10):
+        d = 1.0 / step
+        recs.append({"step": step, "split": "train", "discriminator/loss": d, "discriminator/d_loss": d,
+                     "generator/loss": 2.0 - d, "instance_noise": 0.0})
+    recs += [{"step": s, "split": "valid", "bits_per_dim": v, "nll_stderr": 0.1}
+             for s, v in ((20, 2.6), (40, 2.45), (60, 2.5), (80, 2.7))]
+    charts, notes = report.training_charts(recs)
+    titles = [re.search(r'aria-label="([^"]*)"', c).group(1) for c in charts]
+    assert titles[0].startswith("discriminator/loss") and "(= discriminator/d_loss)" in titles[0]
+    assert not any(t.startswith("discriminator/d_loss") for t in titles)
+    assert not any(t.startswith(("instance_noise", "nll_stderr")) for t in titles)
+    assert notes == ["instance_noise = 0"]
+    bpd = charts[titles.index("bits_per_dim")]
+    assert 'class="best" data-series="valid" data-step="40"' in bpd and "best valid: step 40" in bpd
+
+
+def test_a_resumed_run_replaces_the_tail_it_relogs() -> None:
+    recs = [{"step": s, "loss": 10.0 - s} for s in range(1, 8)]  # crashed after step 7, checkpoint at 5
+    recs += [{"step": s, "loss": 20.0 - s} for s in range(6, 9)]  # resumed from 5
+    series = report.curve_series(recs)["loss"]["train"]
+    assert [x for x, _ in series] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert dict(series)[6.0] == 14.0  # the resumed run's value
 
 
 def test_latest_sample_image_is_picked(tmp_path: Path) -> None:
@@ -179,16 +239,11 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert count >= 3  # loss (train + eval) and lr
 
 
-def test_stored_baselines_need_the_same_extractor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(report.REAL_BASELINES, ("binarized-mnist", "fid"), (2.5, "classifier:mnist"))
-    monkeypatch.setitem(report.REAL_BASELINES, ("binarized-mnist", "ms_ssim"), (0.12, ""))
-    recs = [
-        {"metric": "fid", "fid": 30.0, "source": "samples", "extractor": "auto"},
-        {"metric": "ms-ssim", "ms_ssim": 0.2, "source": "samples"},
-    ]
-    by = {r["score"]: r for r in report.metrics_rows(recs, "nade", "binarized-mnist")}
-    assert by["fid"]["baseline"] == 2.5  # auto -> the mnist reference classifier
-    assert by["ms_ssim"]["baseline"] == 0.12  # pixel metric
-    recs[0]["extractor"] = "inception"
-    by = {r["score"]: r for r in report.metrics_rows(recs, "nade", "binarized-mnist")}
-    assert by["fid"]["baseline"] is None  # a classifier-feature baseline is no baseline for Inception FID
+def test_every_score_gets_its_same_protocol_baseline() -> None:
+    proto = {"n_samples": 500, "k": 3}
+    refs = References(baselines=[Baseline("mnist", "precision-recall", "precision", 0.9, proto),
+                                 Baseline("mnist", "precision-recall", "recall", 0.8, proto)])
+    rec = MetricResult("precision-recall", {"precision": 0.5, "recall": 0.1}, protocol=proto).to_dict()
+    (row,) = report.metrics_rows([rec], "gan", "mnist", refs)
+    assert row["baseline"] == 0.9 and row["other_baselines"] == {"recall": 0.8}
+    assert "(real 0.8)" in report._metrics_table([row])

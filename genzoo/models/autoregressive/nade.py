@@ -1,6 +1,6 @@
 """NADE: the Neural Autoregressive Distribution Estimator (Larochelle & Murray, AISTATS 2011).
 
-Binary images are flattened in raster order to ``x in {0,1}^D`` and modelled as
+Binary images are flattened (``x.flatten(1)`` of ``(C, H, W)``) to ``x in {0,1}^D`` and modelled as
 ``p(x) = prod_d p(x_d | x_<d)`` (Eq. 1) with, for every ``d`` (Eqs. 2-3),
 
     h_d = sigmoid(c + W[:, <d] x_<d)                  (hidden layer of size H, weights W: H x D)
@@ -14,6 +14,12 @@ carries ``a_d`` along while sampling (``O(DH)`` per image), and the reference sa
 (``method="naive"``) recomputes ``a_d = c + W[:, <d] x_<d`` from scratch at every step
 (``O(D^2 H)``). Both draw one uniform per pixel up front and sample by inverse CDF, so the same
 generator state gives identical images.
+
+Variable order: the flattening is channel-major. For one channel (every dataset NADE is used on here)
+that is raster order; for ``C > 1`` channels it is all pixels of channel 0 in raster order, then all of
+channel 1, and so on, unlike genzoo's PixelCNN/PixelRNN, which go in raster order over pixels with the
+channels R -> G -> B inside each pixel. Both are valid autoregressive orders (the likelihood is exact
+either way) but their conditionals, and so their samples' failure modes, differ.
 
 Defaults follow the paper: ``H = 500`` hidden units, sigmoid hidden layer, Bernoulli outputs (binary
 data only; NADE for other data types needs different conditionals and is not implemented here).
