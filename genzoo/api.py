@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from genzoo import defaults
-from genzoo.config import check_count, load_run_config, resolve
+from genzoo.config import RunConfig, check_count, load_run_config, resolve
 from genzoo.core import LabelSpec, Reconstructs, UsageError
 from genzoo.core.errors import GenzooError
 from genzoo.data import ImageData, load_dataset
@@ -25,7 +25,8 @@ from genzoo.evaluation import EvalContext, MetricUnavailable, draw_samples
 from genzoo.fileio import check_writable_dir, check_writable_file
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import DATASETS, METRICS
-from genzoo.train.engine import Run, Trainer, default_run_dir, load_run
+from genzoo.train.checkpoint import load_run
+from genzoo.train.loop import Run, Trainer, default_run_dir
 
 
 def train(
@@ -68,13 +69,14 @@ def train(
         overrides = dict(parse_override(o) for o in overrides)
     merged = {**(overrides or {}), **extra}
     if resume:
-        saved = load_run_config(Path(run_dir)).to_dict()
+        saved = load_run_config(Path(run_dir))
         bad = [k for k in merged if not k.startswith("train.")]
         if bad:
             raise UsageError(f"a resumed run keeps its model and data; cannot override {', '.join(bad)}")
         from genzoo.config import apply_overrides, run_config_from_doc
 
-        cfg = run_config_from_doc(apply_overrides(saved, merged), Path(run_dir) / "config.yaml")
+        doc = apply_overrides(saved.spec(), merged)
+        cfg = run_config_from_doc(doc, Path(run_dir) / "config.yaml", saved.provenance)
     else:
         cfg = resolve(model, data, config, merged)
     run_dir = check_writable_dir(
@@ -82,13 +84,14 @@ def train(
     )
     if not resume and (run_dir / "config.yaml").is_file():
         saved = load_run_config(run_dir)
-        if saved.to_dict() != cfg.to_dict():
+        if saved.spec() != cfg.spec():
             raise UsageError(
                 f"{run_dir} already holds a run with another config; continue it with "
                 f"`genzoo train --resume {run_dir}` or choose another --run-dir"
             )
+        cfg.provenance = saved.provenance
     _check_resumable(run_dir)
-    trainer = Trainer(cfg, run_dir, data_dir=data_dir, device=str(resolve_device(device)), hooks=hooks)
+    trainer = Trainer(cfg, run_dir, data_dir=run_data_dir(cfg, data_dir), device=device, hooks=hooks)
     return trainer.fit()
 
 
@@ -104,9 +107,21 @@ def _check_resumable(run_dir: Path) -> None:
         ckpt.load_state(state)
 
 
-def load(run_dir: str | os.PathLike[str], device: str = defaults.DEVICE) -> GenerativeModel:
-    """The trained model of a run directory (latest checkpoint), in eval mode."""
-    return load_run(run_dir, str(resolve_device(device)))
+def run_data_dir(cfg: RunConfig, data_dir: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """The data directory for a run: the one given, else the one the run recorded (if it still exists),
+    else the default ($GENZOO_DATA_DIR or ./data)."""
+    if data_dir is not None:
+        return data_dir
+    recorded = cfg.provenance.get("data_dir")
+    return recorded if recorded and Path(recorded).is_dir() else None
+
+
+def load(
+    run_dir: str | os.PathLike[str], device: str = defaults.DEVICE, checkpoint: str | int = "latest"
+) -> GenerativeModel:
+    """The trained model of a run directory, in eval mode: its ``"latest"`` checkpoint, its ``"best"``
+    (with ``train.keep_best``) or the one at a step."""
+    return load_run(run_dir, device, checkpoint)
 
 
 def condition_source(
@@ -119,7 +134,7 @@ def condition_source(
         return None
     cfg = load_run_config(Path(run_dir))
     options = {k: v for k, v in cfg.data.items() if k != "name"}
-    return load_dataset(cfg.data["name"], "test", data_dir, **options)
+    return load_dataset(cfg.data["name"], "test", run_data_dir(cfg, data_dir), **options)
 
 
 def sample(
@@ -159,7 +174,7 @@ def reconstructions(
         raise UsageError(f"model {model.name!r} has no reconstructions (it has no encoder)")
     cfg = load_run_config(Path(run_dir))
     opts = {k: v for k, v in cfg.data.items() if k != "name"}
-    test = load_dataset(cfg.data["name"], "test", data_dir, **opts)
+    test = load_dataset(cfg.data["name"], "test", run_data_dir(cfg, data_dir), **opts)
     spaced = torch.linspace(0, len(test) - 1, min(n, len(test))).round().long()  # splits may be sorted by label
     x = test.subset(spaced).tensor(seed)
     with torch.no_grad():
@@ -263,6 +278,7 @@ def evaluate(
     if cfg is not None and data is None:
         data = cfg.data["name"]
         data_options = {k: v for k, v in cfg.data.items() if k != "name"}
+        data_dir = run_data_dir(cfg, data_dir)
     if data is None:
         raise UsageError("evaluate needs a run directory or a dataset name to compare against")
     if samples is not None:

@@ -98,6 +98,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="default: runs/<model>-<data>-<time>")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--keep-best", action="store_true",
+                   help="also keep the weights of the best validation NLL (checkpoints/best.safetensors)")
 
 
 @_train_args.run
@@ -109,6 +111,8 @@ def _train(a: argparse.Namespace) -> int:
         overrides.append(f"train.batch_size={a.batch_size}")
     if a.no_progress:
         overrides.append("train.progress=false")
+    if a.keep_best:
+        overrides.append("train.keep_best=true")
     if not (a.model or a.config or a.resume):
         raise UsageError("name a model (see `genzoo list`), a --config, or --resume RUN_DIR")
     if a.resume and a.run_dir and Path(a.resume) != Path(a.run_dir):
@@ -430,6 +434,9 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
+import genzoo.cli_web  # noqa: E402,F401  (registers `study` and `explore`)
+
+
 # ----- entry point -----------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line (what is wrong and where to look), exit status 2."""
@@ -509,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command][1](args)
     except KeyboardInterrupt:
-        # the training engine says itself which checkpoint (if any) is kept; nothing more is claimed here
+        # the training loop says itself which checkpoint (if any) is kept; nothing more is claimed here
         if debug:
             traceback.print_exc()
         print(f"{prefix}: interrupted", file=sys.stderr)

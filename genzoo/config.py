@@ -62,6 +62,8 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations on the valid split (0: once per epoch)
     eval_batches: int = 10
     checkpoint_every: int = 0  # steps between checkpoints (0: once per epoch)
+    checkpoint_minutes: float = 5.0  # also checkpoint after this much wall time (0: only by steps)
+    keep_best: bool = False  # keep the weights of the best validation NLL in checkpoints/best.safetensors
     keep_checkpoints: int = 2
     divergence_factor: float = 1e4  # stop when a loss exceeds this times its running median
     divergence_patience: int = 3  # stop when a model's logged "*diverged" flag averages >= 0.9 this many
@@ -77,12 +79,20 @@ PER_GROUP_FIELDS = ("optimizer", "lr", "betas", "momentum", "weight_decay", "eps
 
 @dataclass
 class RunConfig:
+    """A run's whole description; ``provenance`` records where its data came from (the data directory and
+    the training split's fingerprint), so ``eval``, ``sample`` and ``--resume`` find the same data."""
+
     model: dict[str, Any]
     data: dict[str, Any]
     train: TrainConfig
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        """What makes two runs the same run (everything but the provenance)."""
+        return {"model": dict(self.model), "data": dict(self.data), "train": dataclasses.asdict(self.train)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": dict(self.model), "data": dict(self.data), "train": dataclasses.asdict(self.train)}
+        return {**self.spec(), **({"provenance": dict(self.provenance)} if self.provenance else {})}
 
 
 # ----- value constraints: declared here, once, for every config dataclass ------------------------------
@@ -125,14 +135,16 @@ CONSTRAINTS: dict[str, Range] = {
     "train.log_every": AT_LEAST_1, "train.num_samples": AT_LEAST_1, "train.eval_batches": AT_LEAST_1,
     "train.lr_step_epochs": AT_LEAST_1, "train.warmup_steps": NON_NEGATIVE, "train.sample_every": NON_NEGATIVE,
     "train.eval_every": NON_NEGATIVE, "train.checkpoint_every": NON_NEGATIVE, "train.keep_checkpoints": NON_NEGATIVE,
-    "train.divergence_patience": NON_NEGATIVE, "train.momentum_ramp_epochs": NON_NEGATIVE,
+    "train.divergence_patience": NON_NEGATIVE, "train.checkpoint_minutes": NON_NEGATIVE,
+    "train.momentum_ramp_epochs": NON_NEGATIVE,
     # train: optimiser values
     "train.lr": POSITIVE, "train.eps": POSITIVE, "train.weight_decay": NON_NEGATIVE, "train.momentum": PROBABILITY,
     "train.momentum_final": PROBABILITY, "train.betas": PROBABILITY, "train.lr_decay": POSITIVE,
     "train.grad_clip": POSITIVE, "train.divergence_factor": POSITIVE, "train.max_minutes": NON_NEGATIVE,
     # model: sizes of layers, codes and kernels are positive counts
     **{f"model.{name}": AT_LEAST_1 for name in (
-        "latent_dim", "noise_dim", "code_dim", "hidden", "layers", "levels", "k", "kernel", "first_kernel",
+        "latent_dim", "noise_dim", "code_dim", "hidden", "layers", "pyramid_levels", "d_steps", "kernel",
+        "first_kernel",
         "input_kernel", "output_hidden", "conv_channels", "upper_layers", "upper_hidden", "g_features",
         "d_features", "g_channels", "d_channels", "g_kernels", "coarse_g_hidden", "coarse_d_hidden", "g_hidden",
         "d_units", "d_pieces", "d_joint_pieces", "g_z_hidden", "g_y_hidden", "g_joint_hidden", "d_x_units",
@@ -293,15 +305,18 @@ def _load_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{path}: cannot read {what} ({e.strerror or e})") from None
 
 
-def check_sections(doc: Any, path: Path | str, required: bool = False) -> dict[str, Any]:
-    """``doc`` as a config document: a mapping with only the sections model, data and train, each a mapping
-    (all three present when ``required``, as in a run directory's config.yaml)."""
+def check_sections(
+    doc: Any, path: Path | str, required: bool = False, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``doc`` as a config document: a mapping with only the sections model, data and train (and ``extra``,
+    e.g. a run's ``provenance``), each a mapping (model, data and train all present when ``required``, as
+    in a run directory's config.yaml)."""
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a config is a mapping with the sections {', '.join(SECTIONS)}; "
                           f"found {type(doc).__name__}")
-    unknown = sorted(str(k) for k in doc if k not in SECTIONS)
+    unknown = sorted(str(k) for k in doc if k not in SECTIONS + extra)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; a config has only "
                           f"{', '.join(SECTIONS)}")
@@ -428,7 +443,9 @@ def check_data_section(section: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, **options}
 
 
-def run_config_from_doc(doc: dict[str, Any], where: str | Path = "config") -> RunConfig:
+def run_config_from_doc(
+    doc: dict[str, Any], where: str | Path = "config", provenance: dict[str, Any] | None = None
+) -> RunConfig:
     """A :class:`RunConfig` from a document whose three sections are present, every value checked: the
     model's fields against its Config, the data options against the reader, the train fields against
     :class:`TrainConfig` (and :data:`CONSTRAINTS` for all)."""
@@ -436,7 +453,7 @@ def run_config_from_doc(doc: dict[str, Any], where: str | Path = "config") -> Ru
     check_model_section(doc["model"])
     data = check_data_section(doc["data"])
     train = build_dataclass(TrainConfig, doc["train"], "train")
-    return RunConfig(doc["model"], data, train)
+    return RunConfig(doc["model"], data, train, dict(provenance or {}))
 
 
 def resolve(
@@ -490,8 +507,9 @@ def load_run_config(run_dir: Path) -> RunConfig:
     doc = _load_yaml(path, "a run's config")
     if doc is None:
         raise ConfigError(f"{path}: empty file; a run's config.yaml has the sections {', '.join(SECTIONS)}")
-    doc = check_sections(doc, path, required=True)
+    doc = check_sections(doc, path, required=True, extra=("provenance",))
     try:
-        return RunConfig(doc["model"], doc["data"], build_dataclass(TrainConfig, doc["train"], "train"))
+        train = build_dataclass(TrainConfig, doc["train"], "train")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    return RunConfig(doc["model"], doc["data"], train, doc.get("provenance") or {})

@@ -88,6 +88,15 @@ class ImageData:
             out[key] = select(value, index)
         return out
 
+    def fingerprint(self) -> str:
+        """A short SHA-256 of the split's pixels and labels: the same data gives the same fingerprint."""
+        import hashlib
+
+        h = hashlib.sha256(self.codes.contiguous().numpy().tobytes())
+        if self.labels is not None:
+            h.update(self.labels.contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
     def condition_values(self) -> dict[str, Any]:
         """Every condition's values for the whole split, by key."""
         values = {} if self.labels is None else {"label": self.labels}

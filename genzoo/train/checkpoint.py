@@ -179,3 +179,40 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
     for step in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         for p in checkpoint_paths(run_dir, step)[::-1]:  # state first: the pair stops counting at once
             p.unlink(missing_ok=True)
+
+
+def best_path(run_dir: str | os.PathLike[str]) -> Path:
+    """Where ``train.keep_best`` keeps the weights of the best validation score."""
+    return Path(run_dir) / "checkpoints" / "best.safetensors"
+
+
+def latest_weights(run_dir: str | os.PathLike[str]) -> Path:
+    steps = list_checkpoints(run_dir)
+    if not steps:
+        raise CheckpointError(f"{run_dir}: no complete checkpoint in {Path(run_dir) / 'checkpoints'}")
+    return checkpoint_paths(Path(run_dir), steps[-1])[0]
+
+
+def load_run(run_dir: str | os.PathLike[str], device: str = "auto", checkpoint: str | int = "latest") -> Any:
+    """Rebuild a run's model from its config and a checkpoint (``"latest"``, ``"best"`` or a step); no code
+    from the files runs (safetensors weights, a YAML config)."""
+    from genzoo.config import load_run_config
+    from genzoo.core import DataInfo
+    from genzoo.defaults import resolve_device
+    from genzoo.train.loop import build_model
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    if checkpoint == "latest":
+        weights = latest_weights(run_dir)
+    elif checkpoint == "best":
+        weights = best_path(run_dir)
+        if not weights.is_file():
+            raise CheckpointError(f"{run_dir}: no best checkpoint (train with --keep-best to keep one)")
+    else:
+        weights = checkpoint_paths(run_dir, int(checkpoint))[0]
+    _, meta = read_weights(weights)
+    info = DataInfo.from_dict(json.loads(meta["data_info"]))
+    model = build_model(cfg, info)
+    load_weights_into(model, weights)
+    return model.to(resolve_device(device)).eval()

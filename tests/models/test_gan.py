@@ -11,13 +11,8 @@ import torch
 from genzoo.core import DataInfo
 from genzoo.models.adversarial.mlp_gan import CGAN, GAN, CGANConfig, GANConfig
 from genzoo.models.base import GenerativeModel
-from genzoo.nn.gan_losses import (
-    InstanceNoise,
-    collapse_flag,
-    discriminator_loss,
-    frozen,
-    generator_loss,
-)
+from genzoo.nn.gan_losses import InstanceNoise, discriminator_loss, frozen, generator_loss
+from genzoo.nn.monitors import collapse_flag
 from genzoo.registry import MODELS
 
 MNIST_INFO = DataInfo((1, 28, 28), 256, 10)
@@ -218,13 +213,13 @@ def test_logged_scalars() -> None:
 
 
 def test_k_discriminator_steps_per_generator_step() -> None:
-    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], k=3), DataInfo((1, 8, 8), 17))
+    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], d_steps=3), DataInfo((1, 8, 8), 17))
     schedule = [model.update_schedule(s) for s in range(6)]
     assert sum(s.count("discriminator") for s in schedule) == 6
     assert [("generator" in s) for s in schedule] == [False, False, True, False, False, True]
     assert all(s[0] == "discriminator" for s in schedule)
     with pytest.raises(ValueError):
-        GAN(GANConfig(k=0), MNIST_INFO)
+        GAN(GANConfig(d_steps=0), MNIST_INFO)
 
 
 def test_sampling_is_deterministic_per_seed_and_in_range() -> None:
@@ -416,7 +411,8 @@ def test_uniform_init_and_noise_scale(cls: type) -> None:
 @pytest.mark.parametrize("name", ["gan-mnist", "cgan-mnist"])
 def test_named_configs_build_with_the_paper_optimiser(name: str) -> None:
     from genzoo.config import resolve
-    from genzoo.train.engine import build_model, build_optimizer
+    from genzoo.train.loop import build_model
+    from genzoo.train.optim import build_optimizer
 
     cfg = resolve(config=name)
     model = build_model(cfg, MNIST_INFO)
@@ -433,7 +429,7 @@ def test_cgan_mnist_generator_hears_the_label_as_loudly_as_the_noise_at_init() -
     G's joint pre-activation varied ~24x less across samples than the noise's part, G started
     label-blind and collapsed. The named config must keep the two within a small factor."""
     from genzoo.config import resolve
-    from genzoo.train.engine import build_model
+    from genzoo.train.loop import build_model
 
     def label_to_noise_ratio(model: CGAN) -> float:
         g = model.generator

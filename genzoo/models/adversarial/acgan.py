@@ -29,26 +29,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genzoo.core import Batch, DataInfo
-from genzoo.models.adversarial.base import AdversarialModel
+from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.models.adversarial.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
-from genzoo.nn.gan_losses import dcgan_init_
+from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
 
 @dataclass
-class ACGANConfig:
-    latent_dim: int = 100
-    noise: str = "uniform"  # uniform U(-1,1) | gaussian
+class ACGANConfig(AdversarialConfig):
     g_features: int = 64
     d_features: int = 64
     d_dropout: float = 0.5
     class_weight: float = 1.0  # weight of L_C relative to L_S (paper: 1)
     init_std: float = 0.02
-    loss: str = "nonsaturating"  # nonsaturating | minimax (source part of G's loss)
-    k: int = 1
-    real_label: float = 1.0  # < 1: one-sided label smoothing of the source target
-    instance_noise: float = 0.0
-    instance_noise_steps: int = 10000
 
 
 @register_model("acgan")

@@ -3,7 +3,7 @@
 
 
 * parameter groups ``"discriminator"`` and ``"generator"``; :meth:`AdversarialModel.update_schedule`
-  updates the discriminator at every global step and the generator at every ``k``-th step, which is
+  updates the discriminator at every global step and the generator at every ``d_steps``-th step, which is
   Algorithm 1's "k steps of D per step of G". The engine draws a fresh minibatch for every global
   step, so each of the ``k`` discriminator steps sees its own minibatch of data and of noise.
 * discriminator step: minus the value function of Eq. 1 (:func:`genzoo.nn.gan_losses.discriminator_loss`),
@@ -27,7 +27,8 @@ behind a seeded sample grid can be recovered exactly.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -35,17 +36,23 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
 from genzoo.models.base import GenerativeModel
-from genzoo.nn.gan_losses import (
-    InstanceNoise,
-    check_loss_kind,
-    collapse_flag,
-    discriminator_loss,
-    diversity,
-    frozen,
-    generator_loss,
-)
+from genzoo.nn.gan_losses import InstanceNoise, check_loss_kind, discriminator_loss, frozen, generator_loss
+from genzoo.nn.monitors import collapse_flag, diversity
 
 NOISE_KINDS = ("uniform", "gaussian")
+
+
+@dataclass
+class AdversarialConfig:
+    """Config fields every GAN shares, declared once (subclass configs add their networks' fields)."""
+
+    latent_dim: int = 100
+    noise: Literal["uniform", "gaussian"] = "uniform"  # z ~ U(-1, 1)^d (the papers) or N(0, I)
+    loss: Literal["nonsaturating", "minimax"] = "nonsaturating"  # G's loss: -log D(G(z)) or log(1 - D(G(z)))
+    d_steps: int = 1  # discriminator steps per generator step (Algorithm 1's k)
+    real_label: float = 1.0  # < 1: one-sided label smoothing of the real target (0.9 is usual)
+    instance_noise: float = 0.0  # initial std of Gaussian noise on D's inputs (its pixel range)
+    instance_noise_steps: int = 10000  # steps over which it anneals linearly to 0
 
 
 class AdversarialModel(GenerativeModel):
@@ -69,8 +76,8 @@ class AdversarialModel(GenerativeModel):
         if config.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {NOISE_KINDS}, got {config.noise!r}")
         check_loss_kind(config.loss)
-        if config.k < 1:
-            raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {config.k}")
+        if config.d_steps < 1:
+            raise ValueError(f"d_steps (discriminator steps per generator step) must be >= 1, got {config.d_steps}")
         if not 0.0 < config.real_label <= 1.0:
             raise ValueError(f"real_label must be in (0, 1], got {config.real_label}")
         self.latent_dim = int(config.latent_dim)
@@ -131,7 +138,7 @@ class AdversarialModel(GenerativeModel):
 
     def update_schedule(self, step: int) -> list[str]:
         """Discriminator every step, generator every ``k``-th step (after the ``k``-th D step)."""
-        k = self.config.k
+        k = self.config.d_steps
         return ["discriminator", "generator"] if (step + 1) % k == 0 else ["discriminator"]
 
     def _fake_labels(self, batch: Batch, n: int) -> Tensor | None:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from genzoo.core import DataInfo
-from genzoo.models.adversarial.base import AdversarialModel
-from genzoo.nn.gan_losses import dcgan_init_
+from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
+from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
 
@@ -98,17 +98,10 @@ class DCGANDiscriminator(nn.Module):
 
 
 @dataclass
-class DCGANConfig:
-    latent_dim: int = 100
-    noise: str = "uniform"  # uniform U(-1,1) (paper) | gaussian
+class DCGANConfig(AdversarialConfig):
     g_features: int = 64  # feature maps of G's last hidden stage (doubling towards the input)
     d_features: int = 64  # feature maps of D's first stage (doubling towards the output)
     init_std: float = 0.02
-    loss: str = "nonsaturating"  # nonsaturating | minimax
-    k: int = 1
-    real_label: float = 1.0  # < 1: one-sided label smoothing
-    instance_noise: float = 0.0  # initial std on D inputs ([-1, 1] units)
-    instance_noise_steps: int = 10000
 
 
 @register_model("dcgan")

@@ -6,13 +6,14 @@ The two-player logic they share with every genzoo GAN is :class:`genzoo.models.a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import DataInfo
-from genzoo.models.adversarial.base import AdversarialModel
+from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.models.adversarial.layers import OUT_BIAS_KINDS, Maxout, activation, init_linear_, max_norm_
 from genzoo.registry import register_model
 
@@ -85,13 +86,13 @@ class _MLPGAN(AdversarialModel):
 
 
 @dataclass
-class MLPGANOptions:
+class MLPGANOptions(AdversarialConfig):
     """Config fields shared by :class:`GANConfig` and :class:`CGANConfig`; see :class:`_MLPGAN`."""
 
-    g_init: str = "default"  # default (PyTorch's) | he | uniform; see init_linear_
+    g_init: Literal["default", "he", "uniform"] = "default"  # default (PyTorch's) | he | uniform; see init_linear_
     g_irange: float = 0.05  # weights U(-g_irange, g_irange) when g_init = uniform
-    g_out_bias: str = "zero"  # zero | marginals (logit of the data's mean pixels); see _MLPGAN
-    d_init: str = "default"  # default | he | uniform
+    g_out_bias: Literal["zero", "marginals"] = "zero"  # zero | marginals (logit of the data's mean pixels); see _MLPGAN
+    d_init: Literal["default", "he", "uniform"] = "default"  # default | he | uniform
     d_irange: float = 0.005  # weights U(-d_irange, d_irange) when d_init = uniform
     d_max_norm: float = 0.0  # > 0: max-norm projection of D's weight rows after every update
     noise_scale: float = 1.0  # z ~ U(-s, s) or N(0, s^2); sqrt(3) = unit-variance uniform
@@ -110,19 +111,12 @@ def _maxout_stack(in_features: int, units: list[int], pieces: int, dropout: floa
 # ----- GAN --------------------------------------------------------------------------------------------
 @dataclass
 class GANConfig(MLPGANOptions):
-    latent_dim: int = 100
-    noise: str = "uniform"  # uniform U(-1,1) | gaussian N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [1200, 1200])
-    g_activation: str = "relu"  # relu | sigmoid (the paper mixes both)
+    g_activation: Literal["relu", "sigmoid"] = "relu"  # relu | sigmoid (the paper mixes both)
     d_units: list[int] = field(default_factory=lambda: [240, 240])
     d_pieces: int = 5
     d_input_dropout: float = 0.2
     d_dropout: float = 0.5
-    loss: str = "nonsaturating"  # nonsaturating | minimax
-    k: int = 1  # discriminator steps per generator step
-    real_label: float = 1.0  # < 1: one-sided label smoothing (0.9 is usual)
-    instance_noise: float = 0.0  # initial std of Gaussian noise on D's inputs
-    instance_noise_steps: int = 10000  # steps over which it anneals to 0
 
 
 @register_model("gan")
@@ -182,8 +176,6 @@ class GAN(_MLPGAN):
 # ----- conditional GAN --------------------------------------------------------------------------------
 @dataclass
 class CGANConfig(MLPGANOptions):
-    latent_dim: int = 100
-    noise: str = "uniform"
     g_z_hidden: int = 200  # z -> ReLU 200
     g_y_hidden: int = 1000  # y -> ReLU 1000
     g_joint_hidden: int = 1200  # [z, y] -> ReLU 1200 -> sigmoid pixels
@@ -194,11 +186,6 @@ class CGANConfig(MLPGANOptions):
     d_joint_units: int = 240  # joint maxout 240 x 4 -> sigmoid
     d_joint_pieces: int = 4
     d_dropout: float = 0.5
-    loss: str = "nonsaturating"
-    k: int = 1
-    real_label: float = 1.0
-    instance_noise: float = 0.0
-    instance_noise_steps: int = 10000
 
 
 class _CGANGenerator(nn.Module):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +40,10 @@ LOG_2PI = math.log(2 * math.pi)
 class VAEConfig:
     latent_dim: int = 50
     hidden: list[int] = field(default_factory=lambda: [200, 200])  # MLP hidden sizes
-    activation: str = "tanh"  # tanh (the papers) | relu | softplus
-    architecture: str = "mlp"  # mlp | conv
+    activation: Literal["tanh", "relu", "softplus"] = "tanh"  # tanh (the papers) | relu | softplus
+    architecture: Literal["mlp", "conv"] = "mlp"  # mlp | conv
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])
-    decoder: str = "auto"  # auto | bernoulli | discretized-gaussian
+    decoder: Literal["auto", "bernoulli", "discretized-gaussian"] = "auto"  # auto | bernoulli | discretized-gaussian
     min_log_scale: float = -7.0  # floor on the discretised Gaussian's log sigma
     sample_mean: bool = True  # sample() returns E[x|z] (as the papers' figures) instead of a draw
     upper_layers: list[int] = field(default_factory=list)  # extra stochastic layers above latent_dim (MLP)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +86,7 @@ class GMMNConfig:
     noise_dim: int = 10
     hidden: list[int] = field(default_factory=lambda: [64, 256, 256, 1024])
     sigmas: list[float] = field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0, 40.0, 80.0])
-    loss: str = "sqrt"  # "sqrt" (paper) | "mmd2"
+    loss: Literal["sqrt", "mmd2"] = "sqrt"  # "sqrt" (paper) | "mmd2"
     unbiased: bool = False  # the paper's estimator is the biased one (Eq. 2)
 
 
@@ -128,7 +129,7 @@ class GMMNAEConfig:
     noise_dim: int = 10
     hidden: list[int] = field(default_factory=lambda: [64, 256, 256, 1024])
     sigmas: list[float] = field(default_factory=lambda: [1.0])  # kernel bandwidths in code space
-    loss: str = "sqrt"
+    loss: Literal["sqrt", "mmd2"] = "sqrt"
     unbiased: bool = False
 
 
