@@ -69,14 +69,16 @@ def train(
         overrides = dict(parse_override(o) for o in overrides)
     merged = {**(overrides or {}), **extra}
     if resume:
+        if run_dir is None:
+            raise UsageError("resume=True needs the run directory to continue")
         saved = load_run_config(Path(run_dir))
         bad = [k for k in merged if not k.startswith("train.")]
         if bad:
             raise UsageError(f"a resumed run keeps its model and data; cannot override {', '.join(bad)}")
         from genzoo.config import apply_overrides, run_config_from_doc
 
-        doc = apply_overrides(saved.spec(), merged)
-        cfg = run_config_from_doc(doc, Path(run_dir) / "config.yaml", saved.provenance)
+        cfg = run_config_from_doc(apply_overrides(saved.spec(), merged), Path(run_dir) / "config.yaml")
+        cfg.provenance = saved.provenance
     else:
         cfg = resolve(model, data, config, merged)
     run_dir = check_writable_dir(

@@ -516,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command][1](args)
     except KeyboardInterrupt:
-        # the training loop says itself which checkpoint (if any) is kept; nothing more is claimed here
+        # the training engine says itself which checkpoint (if any) is kept; nothing more is claimed here
         if debug:
             traceback.print_exc()
         print(f"{prefix}: interrupted", file=sys.stderr)

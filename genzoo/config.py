@@ -305,18 +305,15 @@ def _load_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{path}: cannot read {what} ({e.strerror or e})") from None
 
 
-def check_sections(
-    doc: Any, path: Path | str, required: bool = False, extra: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """``doc`` as a config document: a mapping with only the sections model, data and train (and ``extra``,
-    e.g. a run's ``provenance``), each a mapping (model, data and train all present when ``required``, as
-    in a run directory's config.yaml)."""
+def check_sections(doc: Any, path: Path | str, required: bool = False) -> dict[str, Any]:
+    """``doc`` as a config document: a mapping with only the sections model, data and train, each a mapping
+    (all three present when ``required``, as in a run directory's config.yaml)."""
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a config is a mapping with the sections {', '.join(SECTIONS)}; "
                           f"found {type(doc).__name__}")
-    unknown = sorted(str(k) for k in doc if k not in SECTIONS + extra)
+    unknown = sorted(str(k) for k in doc if k not in SECTIONS)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; a config has only "
                           f"{', '.join(SECTIONS)}")
@@ -443,9 +440,7 @@ def check_data_section(section: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, **options}
 
 
-def run_config_from_doc(
-    doc: dict[str, Any], where: str | Path = "config", provenance: dict[str, Any] | None = None
-) -> RunConfig:
+def run_config_from_doc(doc: dict[str, Any], where: str | Path = "config") -> RunConfig:
     """A :class:`RunConfig` from a document whose three sections are present, every value checked: the
     model's fields against its Config, the data options against the reader, the train fields against
     :class:`TrainConfig` (and :data:`CONSTRAINTS` for all)."""
@@ -453,7 +448,7 @@ def run_config_from_doc(
     check_model_section(doc["model"])
     data = check_data_section(doc["data"])
     train = build_dataclass(TrainConfig, doc["train"], "train")
-    return RunConfig(doc["model"], data, train, dict(provenance or {}))
+    return RunConfig(doc["model"], data, train)
 
 
 def resolve(
@@ -507,9 +502,10 @@ def load_run_config(run_dir: Path) -> RunConfig:
     doc = _load_yaml(path, "a run's config")
     if doc is None:
         raise ConfigError(f"{path}: empty file; a run's config.yaml has the sections {', '.join(SECTIONS)}")
-    doc = check_sections(doc, path, required=True, extra=("provenance",))
+    provenance = doc.pop("provenance", None) if isinstance(doc, dict) else None
+    doc = check_sections(doc, path, required=True)
     try:
         train = build_dataclass(TrainConfig, doc["train"], "train")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    return RunConfig(doc["model"], doc["data"], train, doc.get("provenance") or {})
+    return RunConfig(doc["model"], doc["data"], train, provenance if isinstance(provenance, dict) else {})

@@ -278,7 +278,7 @@ class Trainer:
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
-            clean_stale_temporaries(self.run_dir / "checkpoints")
+            clean_stale_temporaries(self.run_dir)
             self.cfg.provenance = self.provenance()
             save_yaml(self.cfg.to_dict(), self.run_dir / "config.yaml")
         torch.manual_seed(self.train_cfg.seed * 7 + 1 + self.rank)  # training noise, per process
