@@ -493,7 +493,7 @@ def describe_error(e: BaseException) -> tuple[str, int, bool]:
         return "out of memory; try a smaller --batch-size or -n", 1, True
     if type(e).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
         return "the GPU ran out of memory; try a smaller batch size", 1, True
-    if type(e) is ValueError:  # a model's or a helper's plain check of user input
+    if isinstance(e, ValueError):  # a model's, a helper's or a plug-in's own check of user input
         return str(e), 2, True
     return f"internal error ({type(e).__name__}: {e})", 1, False
 

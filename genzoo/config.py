@@ -135,7 +135,8 @@ CONSTRAINTS: dict[str, Range] = {
     "train.log_every": AT_LEAST_1, "train.num_samples": AT_LEAST_1, "train.eval_batches": AT_LEAST_1,
     "train.lr_step_epochs": AT_LEAST_1, "train.warmup_steps": NON_NEGATIVE, "train.sample_every": NON_NEGATIVE,
     "train.eval_every": NON_NEGATIVE, "train.checkpoint_every": NON_NEGATIVE, "train.keep_checkpoints": NON_NEGATIVE,
-    "train.divergence_patience": NON_NEGATIVE, "train.momentum_ramp_epochs": NON_NEGATIVE,
+    "train.divergence_patience": NON_NEGATIVE, "train.checkpoint_minutes": NON_NEGATIVE,
+    "train.momentum_ramp_epochs": NON_NEGATIVE,
     # train: optimiser values
     "train.lr": POSITIVE, "train.eps": POSITIVE, "train.weight_decay": NON_NEGATIVE, "train.momentum": PROBABILITY,
     "train.momentum_final": PROBABILITY, "train.betas": PROBABILITY, "train.lr_decay": POSITIVE,

@@ -101,17 +101,17 @@ def stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in d.iterdir() if _ATOMIC_TMP_RE.match(p.name) and p.is_file() and not p.is_symlink())
 
 
-def clean_stale_temporaries(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temporaries a killed writer left in a run directory and its ``checkpoints/`` and
-    ``samples/`` folders (``.step-N.safetensors.<random>.tmp``, ``.state-N.pt.<random>.tmp``,
+def clean_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries a killed writer left in ``directory`` and, for a run directory, in its
+    ``checkpoints/`` and ``samples/`` folders (``.step-N.safetensors.<random>.tmp``, ``.state-N.pt.<random>.tmp``,
     ``.config.yaml.<random>.tmp``, ...); return what was removed.
 
     Only genzoo's own pattern is touched (:func:`stale_temporaries`). Call it while holding the run
-    directory for writing (the training engine does on start), never while another process writes there.
+    directory for writing (the training loop does on start), never while another process writes there.
     """
-    run_dir = Path(run_dir)
+    directory = Path(directory)
     removed = []
-    for d in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
+    for d in (directory, directory / "checkpoints", directory / "samples"):
         for p in stale_temporaries(d):
             try:
                 p.unlink()

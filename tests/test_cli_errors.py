@@ -39,7 +39,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained tiny run, copies of it broken in the ways a user meets, and assorted bad inputs."""
     root = tmp_path_factory.mktemp("fuzz")
     run = root / "run"
-    assert main(["train", "vae", "--steps", "2", "--run-dir", str(run), "--no-progress"]) == 0
+    assert main(["train", "vae", "--steps", "2", "--run-dir", str(run), "--no-progress",
+                 "--set", "train.tensorboard=false"]) == 0
     (root / "afile").write_text("not a directory")
     (root / "adir").mkdir()
     (root / "nodata").mkdir()

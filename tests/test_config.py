@@ -100,8 +100,9 @@ def test_data_options_come_from_the_reader_signature() -> None:
     assert set(data_options("mnist")) == {"binarize"}
     assert set(data_options("folder")) == {"path", "channels", "size"}
     assert data_options("digits") == {}
-    for name in DATASETS.names():  # every reader's options resolve to types
-        assert data_options(name) is not None
+    for name in DATASETS.names():  # every genzoo reader's options resolve to types
+        if DATASETS.get(name).__module__.startswith("genzoo."):
+            assert data_options(name) is not None
     assert check_data_options("folder", {"size": 16.0}) == {"size": 16}
     with pytest.raises(ConfigError, match=r"unknown data\.\* key\(s\) sise for dataset 'folder'; known: channels, "
                                           r"path, size"):
