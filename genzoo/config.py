@@ -141,7 +141,6 @@ CONSTRAINTS: dict[str, Range] = {
     "train.lr": POSITIVE, "train.eps": POSITIVE, "train.weight_decay": NON_NEGATIVE, "train.momentum": PROBABILITY,
     "train.momentum_final": PROBABILITY, "train.betas": PROBABILITY, "train.lr_decay": POSITIVE,
     "train.grad_clip": POSITIVE, "train.divergence_factor": POSITIVE, "train.max_minutes": NON_NEGATIVE,
-    "train.checkpoint_minutes": NON_NEGATIVE,
     # model: sizes of layers, codes and kernels are positive counts
     **{f"model.{name}": AT_LEAST_1 for name in (
         "latent_dim", "noise_dim", "code_dim", "hidden", "layers", "pyramid_levels", "d_steps", "kernel",
