@@ -53,6 +53,32 @@ def strip(run_dir: Path, task: str, data_dir: str, out: Path, k: int = 8) -> Non
     save_grid(torch.stack(rows), out, nrow=3 * 2, scale=2)
 
 
+PAPER_TABLE_1 = {  # Isola et al. 2017, Table 1: FCN-scores on Cityscapes labels -> photo (per-pixel accuracy)
+    "l1": 0.42, "gan": 0.22, "cgan": 0.57, "l1+gan": 0.64, "l1+cgan": 0.66, "ground truth": 0.80,
+}
+
+
+def render(jsonl: Path) -> str:
+    """A markdown table of the runs in ``jsonl`` (the last record of each task/objective)."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for line in jsonl.read_text().splitlines():
+        r = json.loads(line)
+        rows[(r["task"], r["objective"], r["steps"])] = r
+    out = [
+        "| task | objective | steps x batch | train time | classifier accuracy of outputs (of real targets) "
+        "| FID vs test targets | L1 | SSIM | paper (Table 1, per-pixel FCN acc.) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (task, objective, _), r in rows.items():
+        t, f = r["translation"], r["fid"]
+        acc = f"{t['accuracy']:.3f} ({t['accuracy_real']:.3f})" if "accuracy" in t else "—"
+        out.append(
+            f"| {task} | {objective} | {r['steps']} x {r['batch_size']} | {r['train_seconds'] / 60:.1f} min "
+            f"| {acc} | {f['fid']:.2f} | {t['l1']:.4f} | {t['ssim']:.3f} | {PAPER_TABLE_1.get(objective, '—')} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", required=True)
@@ -63,10 +89,12 @@ def main() -> None:
     p.add_argument("--n-eval", type=int, default=1000)
     p.add_argument("--only", nargs="*", help="task:objective pairs to run (default: all)")
     p.add_argument("--out", default="benchmarks/results/pix2pix.jsonl")
+    p.add_argument("--md", default="benchmarks/results/pix2pix.md")
+    p.add_argument("--tag", default="", help="suffix of the run folders and strip names")
     a = p.parse_args()
     runs = [tuple(r.split(":", 1)) for r in a.only] if a.only else RUNS
     for task, objective in runs:
-        run_dir = Path(a.workdir) / f"{task}-{objective}"
+        run_dir = Path(a.workdir) / f"{task}-{objective}{a.tag}"
         t0 = time.time()
         genzoo.train(
             config=f"pix2pix-{task}", data_dir=a.data_dir, run_dir=run_dir, steps=a.steps,
@@ -82,7 +110,7 @@ def main() -> None:
             run_dir, ["translation", "fid"], data_dir=a.data_dir,
             options={"translation.n_samples": a.n_eval, "fid.n_samples": a.n_eval, "fid.reference_split": "test"},
         )
-        png = Path("benchmarks/results") / f"pix2pix-{task}-{objective.replace('+', '-')}.png"
+        png = Path("benchmarks/results") / f"pix2pix-{task}-{objective.replace('+', '-')}{a.tag}.png"
         strip(run_dir, task, a.data_dir, png)
         write_result(Path(a.out), {
             "task": task, "objective": objective, "steps": a.steps, "batch_size": a.batch_size,
@@ -90,6 +118,7 @@ def main() -> None:
             "images_per_s": round(train_throughput(run_dir), 1), "hardware": hardware(),
             "translation": scores["translation"], "fid": scores["fid"], "strip": str(png),
         })
+    Path(a.md).write_text(render(Path(a.out)))
     print(json.dumps({"done": len(runs)}))
 
 
