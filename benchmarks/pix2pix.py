@@ -79,6 +79,16 @@ def render(jsonl: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def grey_baseline(data_dir: str, n: int) -> dict[str, Any]:
+    """Scores of the trivial colouriser that copies the grey input to R, G and B (grey2cifar's floor)."""
+    test = load_dataset("grey2cifar", "test", data_dir)
+    grey = test.condition_values()["source"][:n].expand(-1, 3, -1, -1).contiguous()
+    return genzoo.evaluate(
+        data="grey2cifar", data_dir=data_dir, samples=grey, metrics=["translation", "fid"],
+        options={"translation.n_samples": n, "fid.n_samples": n, "fid.reference_split": "test"},
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", required=True)
@@ -91,7 +101,11 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/pix2pix.jsonl")
     p.add_argument("--md", default="benchmarks/results/pix2pix.md")
     p.add_argument("--tag", default="", help="suffix of the run folders and strip names")
+    p.add_argument("--grey-baseline", action="store_true", help="only score grey copied to RGB on grey2cifar")
     a = p.parse_args()
+    if a.grey_baseline:
+        write_result(Path(a.out).with_name("pix2pix-grey-baseline.jsonl"), grey_baseline(a.data_dir, a.n_eval))
+        return
     runs = [tuple(r.split(":", 1)) for r in a.only] if a.only else RUNS
     for task, objective in runs:
         run_dir = Path(a.workdir) / f"{task}-{objective}{a.tag}"
