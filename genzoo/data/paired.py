@@ -14,7 +14,8 @@ Paired folders (``paired-folder``, option ``path=DIR``), as pix2pix users keep t
     which half is the input: ``AtoB`` (source = A, target = B) or ``BtoA`` (source = B, target = A; the
     facades release keeps the photo as A and the label map as B, so labels -> photo is ``BtoA``). Splits:
     sub-folders ``train/``, ``val/`` (or ``valid/``) and ``test/`` when present (the releases' layout;
-    ``trainval`` = train + val), otherwise one fixed permutation (seed 0) carved 80% / 10% / 10%.
+    ``trainval`` = train + val; a release without ``test/``, like edges2shoes, tests on ``val/``, and one
+    without ``val/`` validates on ``test/``), otherwise one fixed permutation (seed 0) carved 80% / 10% / 10%.
     Every pair must have one size (``size=N`` resizes each half to N x N); channels follow the files
     (1 if every image of that side is greyscale, else 3), or ``source_channels`` / ``target_channels``.
 
@@ -58,6 +59,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 LAYOUTS = ("auto", "combined", "parallel")
 #: split name -> the sub-folder names the pix2pix releases use for it
 _SPLIT_FOLDERS = {"train": ("train",), "valid": ("val", "valid"), "test": ("test",)}
+_SPLIT_FALLBACK = {"valid": "test", "test": "valid"}
 #: RGB colour of each label-map class: index 0 background, 1 + k the strokes of digit k
 LABEL_PALETTE = (
     (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
@@ -296,13 +298,16 @@ def _split_files(root: Path, split: str) -> tuple[list[Path], bool]:
     has_release = any((root / f).is_dir() for names in _SPLIT_FOLDERS.values() for f in names)
     if not has_release:
         return _image_files(root), False
-    parts = ["train", "valid"] if split == "trainval" else [split]
-    files: list[Path] = []
-    for part in parts:
-        for folder in _SPLIT_FOLDERS[part]:
-            if (root / folder).is_dir():
-                files += _image_files(root / folder)
-    return files, True
+
+    def folders(part: str) -> list[Path]:
+        return [root / f for f in _SPLIT_FOLDERS[part] if (root / f).is_dir()]
+
+    if split == "trainval":
+        chosen = folders("train") + folders("valid")
+    else:
+        # releases without a test/ (edges2shoes: train/ and val/) test on val/, and the reverse
+        chosen = folders(split) or (folders(_SPLIT_FALLBACK[split]) if split in _SPLIT_FALLBACK else [])
+    return [f for folder in chosen for f in _image_files(folder)], True
 
 
 @register_dataset("paired-folder", "paired images (option path=DIR): A|B files or parallel A/ B/ folders; direction")

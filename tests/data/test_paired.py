@@ -55,6 +55,14 @@ def test_combined_pairs_split_a_b_and_direction_swaps(tmp_path: Path) -> None:
     assert len(test) == 1 and torch.equal(test.condition_values()["source"], test.batch(torch.arange(1))["source"])
 
 
+def test_a_release_without_test_folder_tests_on_val(tmp_path: Path) -> None:
+    write_combined(tmp_path / "train", ["t0", "t1"])
+    write_combined(tmp_path / "val", ["v0"])
+    for split in ("valid", "test"):
+        assert len(load_dataset("paired-folder", split, path=str(tmp_path))) == 1
+    assert len(load_dataset("paired-folder", "trainval", path=str(tmp_path))) == 3
+
+
 def test_combined_pairs_without_split_folders_are_carved(tmp_path: Path) -> None:
     write_combined(tmp_path, [f"n{i:02d}" for i in range(20)])
     sizes = {s: len(load_dataset("paired-folder", s, path=str(tmp_path))) for s in ("train", "valid", "test")}
