@@ -434,7 +434,17 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
-import genzoo.cli_web  # noqa: E402,F401  (registers `study` and `explore`)
+def _load_command_modules() -> None:
+    """Import every ``genzoo/cli_*.py`` module: each registers its own commands with :func:`command`, so a
+    feature adds its commands in its own file and nothing here changes."""
+    import importlib
+    import pkgutil
+
+    import genzoo
+
+    for info in pkgutil.iter_modules(genzoo.__path__):
+        if info.name.startswith("cli_"):
+            importlib.import_module(f"genzoo.{info.name}")
 
 
 # ----- entry point -----------------------------------------------------------------------------------
@@ -449,6 +459,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from genzoo import __version__
 
+    _load_command_modules()
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the Python traceback of an error (also: GENZOO_DEBUG=1)")

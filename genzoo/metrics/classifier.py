@@ -57,12 +57,17 @@ FORMAT = f"genzoo-reference-classifier-{CLASSIFIER_VERSION}"
 CACHE_ENV = "GENZOO_CACHE"
 
 #: datasets whose reference classifier is another dataset's (same images, different binarization)
-CLASSIFIER_ALIASES = {"binarized-mnist": "mnist", "dynamic-mnist": "mnist"}
+CLASSIFIER_ALIASES = {
+    "binarized-mnist": "mnist", "dynamic-mnist": "mnist",
+    # paired translation tasks (genzoo/data/paired.py): their targets are the base dataset's images
+    "edges2digits": "mnist", "labels2digits": "mnist", "edges2fashion": "fashion-mnist", "grey2cifar": "cifar10",
+}
 
 #: per-dataset training recipe: epochs, width, learning rate, augmentation
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"epochs": 40, "width": 32, "lr": 2e-3, "batch_size": 64, "augment": "shift"},
     "mnist": {"epochs": 3, "width": 16, "lr": 1e-3, "batch_size": 128, "augment": "binarize"},
+    "fashion-mnist": {"epochs": 3, "width": 16, "lr": 1e-3, "batch_size": 128, "augment": "none"},
     "cifar10": {"epochs": 15, "width": 32, "lr": 1e-3, "batch_size": 64, "augment": "shift-flip"},
 }
 _DEFAULT_RECIPE: dict[str, Any] = {"epochs": 10, "width": 32, "lr": 1e-3, "batch_size": 64, "augment": "none"}

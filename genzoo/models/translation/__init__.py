@@ -1,0 +1,1 @@
+"""Image-to-image translation: models conditioned on a source image (pix2pix)."""
