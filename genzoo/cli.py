@@ -341,6 +341,9 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
+import genzoo.cli_reproduce  # noqa: E402,F401  (registers `genzoo reproduce`)
+
+
 # ----- entry point -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from genzoo import __version__
