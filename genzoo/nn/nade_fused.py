@@ -139,7 +139,7 @@ class NADELogits(torch.autograd.Function):
             if d_x is not None:  # dL/dx[n, s+j] = W[:, s+j] . (sum_{i>j} dA[i, n] + after[n])
                 later = torch.mm(lower[:width, :width].t(), d_a.view(width, n * h_dim)).view(width, n, h_dim)
                 later.add_(after)
-                torch.bmm(later, wt[s:e].unsqueeze(2), out=d_x[s:e].unsqueeze(2))
+                torch.bmm(later, wt[s:e].unsqueeze(2), out=d_x[s:e])
             torch.sum(d_a, 0, out=da_sum)
             after.add_(da_sum)
         d_c = after.sum(0)
