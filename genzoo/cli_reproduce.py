@@ -35,6 +35,21 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render", action="store_true", help="only regenerate the markdown section")
 
 
+def _command_line(a: argparse.Namespace) -> str:
+    """The command as typed, rebuilt from the parsed arguments (recorded in the results row)."""
+    parts = ["genzoo", "reproduce", a.name, "--budget-minutes", f"{a.budget_minutes:g}"]
+    if a.data_dir:
+        parts += ["--data-dir", a.data_dir]
+    if a.curve_points != 3:
+        parts += ["--curve-points", str(a.curve_points)]
+    if a.device != "cpu":
+        parts += ["--device", a.device]
+    if a.seed:
+        parts += ["--seed", str(a.seed)]
+    parts += [f"--set {o}" for o in a.overrides] + [f"--option {o}" for o in a.option]
+    return " ".join(parts)
+
+
 @_reproduce_args.run
 def _reproduce(a: argparse.Namespace) -> int:
     from genzoo.config import parse_override
@@ -60,7 +75,7 @@ def _reproduce(a: argparse.Namespace) -> int:
         row = reproduce(
             a.name, a.budget_minutes, data_dir=a.data_dir, out_dir=a.out_dir, results_file=a.results,
             curve_points=a.curve_points, device=a.device, seed=a.seed, overrides=overrides, options=options,
-            command=None,
+            command=_command_line(a),
         )
         print(json.dumps({k: row[k] for k in ("entry", "metric", "value", "stderr", "paper", "epochs",
                                               "train_s", "stopped_by", "time_to")}, default=str))

@@ -237,7 +237,7 @@ def reproduce(
         "stderr": res.get(entry.stderr_key) if entry.stderr_key else None,
         "higher_is_better": entry.higher_is_better, "paper": entry.paper, "citation": entry.citation,
         "options": entry.options, "curve_options": entry.curve_options, "notes": entry.notes,
-        "budget_minutes": budget_minutes, "stopped_by": curve.stopped_by, "steps": run.step,
+        "seed": seed, "budget_minutes": budget_minutes, "stopped_by": curve.stopped_by, "steps": run.step,
         "epochs": round(epochs, 3), "batch_size": run.config.train.batch_size,
         "train_s": round(curve.train_s, 1), "train_wall_s": round(train_wall, 1), "eval_s": round(eval_s, 1),
         "curve": points, "time_to": _time_to(entry, points),
