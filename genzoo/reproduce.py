@@ -153,6 +153,9 @@ class _Curve:
         self.stopped_by = "schedule"
         self.train_s = 0.0
         self.steps_per_epoch = 1
+        self.cpu_start: float | None = None
+        self.cpu_paused = 0.0
+        self.train_cpu_s = 0.0
 
     def elapsed(self) -> float:
         return 0.0 if self.start is None else time.perf_counter() - self.start - self.paused
@@ -160,17 +163,20 @@ class _Curve:
     def __call__(self, trainer: Any, done: int) -> None:
         if self.start is None:  # the clock starts after the first step (compilation, first allocations)
             self.start = time.perf_counter()
+            self.cpu_start = time.process_time()
             self.steps_per_epoch = max(1, int(trainer.steps_per_epoch))
         self.train_s = self.elapsed()
+        self.train_cpu_s = time.process_time() - (self.cpu_start or 0.0) - self.cpu_paused
         if self.marks and self.train_s >= self.marks[0]:
             self.marks.pop(0)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             trainer.save_checkpoint(done)
             with torch.random.fork_rng(devices=[torch.device(self.device)] if self.device.startswith("cuda") else []):
                 res = self.evaluate(trainer.run_dir, [self.entry.metric], options=self.entry.curve_options,
                                     data_dir=self.data_dir, device=self.device, write=False)[self.entry.metric]
             self.curve.append(_point(self.entry, res, self.train_s, done, done / trainer.steps_per_epoch))
             self.paused += time.perf_counter() - t0
+            self.cpu_paused += time.process_time() - c0
         if self.train_s >= self.budget_s and done < trainer.total_steps:
             trainer.total_steps = done  # the engine ends the loop and writes the final checkpoint
             self.stopped_by = "budget"
@@ -239,7 +245,9 @@ def reproduce(
         "options": entry.options, "curve_options": entry.curve_options, "notes": entry.notes,
         "seed": seed, "budget_minutes": budget_minutes, "stopped_by": curve.stopped_by, "steps": run.step,
         "epochs": round(epochs, 3), "batch_size": run.config.train.batch_size,
-        "train_s": round(curve.train_s, 1), "train_wall_s": round(train_wall, 1), "eval_s": round(eval_s, 1),
+        "train_s": round(curve.train_s, 1), "train_cpu_s": round(curve.train_cpu_s, 1),
+        "load_average_end": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
+        "train_wall_s": round(train_wall, 1), "eval_s": round(eval_s, 1),
         "curve": points, "time_to": _time_to(entry, points),
         "hardware": _hardware(device), "device": device, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "genzoo_commit": _git_commit(), "run_dir": str(run.run_dir),
@@ -305,19 +313,22 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No reproduction runs recorded yet (`genzoo reproduce NAME`)."
     lines = [
-        "| entry | metric | genzoo | paper | within 1% / 5% / 10% at | epochs (steps × batch) | training | "
-        "stopped by | hardware, threads | date |",
+        "| entry | metric | genzoo | paper | within 1% / 5% / 10% at | epochs (steps × batch) | training (wall, CPU) | "
+        "stopped by | hardware, threads, load average | date |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         t = r.get("time_to", {})
         reach = " / ".join(_fmt_minutes(t.get(k)) for k in ("1%", "5%", "10%"))
         better = "higher" if r["higher_is_better"] else "lower"
+        cpu = f", {r['train_cpu_s'] / 60:.1f} CPU-min" if r.get("train_cpu_s") is not None else ""
+        load = f", load {r['load_average_end']}" if r.get("load_average_end") is not None else ""
         lines.append(
             f"| {r['entry']} (`{r['config']}`) | {r['metric']} ({r['key']}, {better} is better) "
             f"| {_fmt(r['value'], r.get('stderr'))} | {_fmt(r.get('paper'))} | {reach} "
-            f"| {r['epochs']:.2f} ({r['steps']} × {r['batch_size']}) | {_fmt_minutes(r['train_s'])} "
-            f"(+ {r['eval_s']:.0f} s eval) | {r['stopped_by']} | {r['hardware']}, {r['threads']} | {r['date']} |"
+            f"| {r['epochs']:.2f} ({r['steps']} × {r['batch_size']}) | {_fmt_minutes(r['train_s'])}{cpu} "
+            f"(+ {r['eval_s']:.0f} s eval) | {r['stopped_by']} | {r['hardware']}, {r['threads']} thread(s){load} "
+            f"| {r['date']} |"
         )
     lines.append("")
     lines.append("Curves (training minutes: value; curve points use the cheaper `curve_options`, the last "
