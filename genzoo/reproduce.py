@@ -124,7 +124,15 @@ def within(value: float, paper: float | None, frac: float, higher_is_better: boo
 def _hardware(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
-    return f"{platform.machine()} CPU ({platform.processor() or 'unknown model'}), {os.cpu_count()} cores"
+    model = platform.processor() or "unknown model"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()} CPU ({model}), {os.cpu_count()} cores"
 
 
 def _git_commit() -> str | None:
