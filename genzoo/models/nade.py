@@ -8,10 +8,12 @@ Binary images are flattened in raster order to ``x in {0,1}^D`` and modelled as
 
 The weight matrix ``W`` is *tied* across the ``D`` conditionals, so the pre-activations obey the
 recurrence ``a_1 = c``, ``a_{d+1} = a_d + W[:, d] x_d`` (Eq. 4) and the whole likelihood costs
-``O(DH)`` instead of ``O(D^2 H)``. :meth:`NADE.log_prob` evaluates the recurrence for all ``d`` at
-once with an exclusive cumulative sum; the fast sampler (:meth:`NADE.sample`, ``method="fast"``)
-carries ``a_d`` along while sampling (``O(DH)`` per image), and the reference sampler
-(``method="naive"``) recomputes ``a_d = c + W[:, <d] x_<d`` from scratch at every step
+``O(DH)`` instead of ``O(D^2 H)``. :meth:`NADE.log_prob` evaluates the recurrence for all ``d`` with
+:func:`genzoo.nn.nade_fused.nade_logits` (a native CPU kernel, or blocked triangular GEMMs; no stored
+``N x D x H`` activations); :meth:`NADE.logits_reference` is the plain-autograd formulation with an
+exclusive cumulative sum, which the fast path is tested against. The fast sampler
+(:meth:`NADE.sample`, ``method="fast"``) carries ``a_d`` along while sampling (``O(DH)`` per image),
+and the reference sampler (``method="naive"``) recomputes ``a_d = c + W[:, <d] x_<d`` from scratch at every step
 (``O(D^2 H)``). Both draw one uniform per pixel up front and sample by inverse CDF, so the same
 generator state gives identical images.
 
