@@ -9,7 +9,7 @@ metric-vs-time curve), evaluates the final model with the paper's metric and pro
 epochs, wall times, the curve and the time at which it first came within 1 %, 5 % and 10 % of the
 paper. :func:`render_markdown` turns the rows into the section of BENCHMARKS.md between
 ``<!-- reproduce:begin -->`` and ``<!-- reproduce:end -->`` (:func:`update_markdown`), and
-:func:`write_curve_svg` draws each curve as a small SVG.
+:func:`write_curve_svg` draws each curve as an SVG chart (:func:`genzoo.report.plots.line_chart`).
 
 The budget counts training time only: the curve's evaluations pause the clock (they run on copies
 of the checkpoint, with the training RNG state saved and restored, so they do not change training).
@@ -364,44 +364,20 @@ def update_markdown(markdown_file: str | os.PathLike[str], rows: list[dict[str, 
     return True
 
 
-def write_curve_svg(row: dict[str, Any], path: str | os.PathLike[str], width: int = 360, height: int = 200) -> Path:
-    """A small line plot of the row's curve (training minutes vs value), the paper's number dashed."""
+def write_curve_svg(row: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """The row's curve (value vs training minutes) as an SVG line chart, the paper's number beside it."""
+    from genzoo.report.plots import line_chart
+
     pts = [(p["train_s"] / 60, p["value"]) for p in row["curve"] if "value" in p]
-    ys = [y for _, y in pts] + ([row["paper"]] if row.get("paper") is not None else [])
     if not pts:
         raise ReproduceError(f"{row['entry']}: no curve point has a value")
-    x_max = max(max(x for x, _ in pts), 1e-9)
-    y_lo, y_hi = min(ys), max(ys)
-    if y_hi - y_lo < 1e-9:
-        y_lo, y_hi = y_lo - 1, y_hi + 1
-    m = 30
-
-    def sx(x: float) -> float:
-        return m + (width - 2 * m) * x / x_max
-
-    def sy(y: float) -> float:
-        return height - m - (height - 2 * m) * (y - y_lo) / (y_hi - y_lo)
-
-    poly = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="10">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<polyline points="{poly}" fill="none" stroke="#1f77b4" stroke-width="2"/>',
-        *(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="#1f77b4"/>' for x, y in pts),
-        f'<text x="{m}" y="14">{row["entry"]}: {row["metric"]} vs training minutes</text>',
-        f'<text x="{m}" y="{height - 8}">0</text><text x="{width - m}" y="{height - 8}">{x_max:.1f} min</text>',
-        f'<text x="2" y="{sy(y_hi) + 4:.1f}">{y_hi:.4g}</text><text x="2" y="{sy(y_lo):.1f}">{y_lo:.4g}</text>',
-    ]
+    series = {"genzoo": pts}
     if row.get("paper") is not None:
-        y = sy(row["paper"])
-        parts.append(f'<line x1="{m}" x2="{width - m}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d62728" '
-                     'stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{width - m - 40}" y="{y - 3:.1f}" fill="#d62728">paper</text>')
-    parts.append("</svg>")
+        series["paper"] = [(0.0, row["paper"]), (max(x for x, _ in pts), row["paper"])]
+    title = f"{row['entry']}: {row['metric']} ({row['key']}) vs training minutes"
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(parts) + "\n")
+    out.write_text(line_chart(series, title=title, xlabel="training minutes") + "\n")
     return out
 
 
