@@ -35,7 +35,9 @@ to the first, recomputing each block's pre-activations from checkpoints saved ev
 The source is compiled on first use with the system's ``g++`` (``-O3 -march=native -ffast-math``,
 about a second) into ``$GENZOO_CACHE/ext/`` (default ``~/.cache/genzoo/ext``) and called through
 ctypes; where there is no compiler (or on a GPU) the blocked torch path runs instead.
-``GENZOO_NADE_KERNEL=torch`` forces the torch path. Both give the reference's numbers to float
+``GENZOO_NADE_KERNEL=torch`` forces the torch path. The native kernel is single-threaded (it was
+written for, and measured on, one core per process); with many torch threads on a large CPU the
+blocked torch path may be the faster one. Both give the reference's numbers to float
 tolerance (``tests/nn/test_nade_fused.py``); measured speed: ``benchmarks/speed.py``.
 """
 
