@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import hardware, write_result  # noqa: E402
 from genzoo.config import resolve  # noqa: E402
 from genzoo.models.base import DataInfo, GenerativeModel  # noqa: E402
-from genzoo.train.engine import build_model  # noqa: E402
+from genzoo.train.loop import build_model  # noqa: E402
 
 MODELS = ("nade", "pixelcnn", "gated-pixelcnn")
 INFO = DataInfo((1, 28, 28), 2)

@@ -168,7 +168,7 @@ def label(r: dict[str, Any]) -> str:
 
 def render(results: list[dict[str, Any]], path: Path, command: str) -> None:
     lines = [
-        "# GANs on MNIST (genzoo.models.gan / dcgan / acgan)",
+        "# GANs on MNIST (genzoo.models.adversarial.mlp_gan / dcgan / acgan)",
         "",
         f"Command(s): `{command}`",
         "",

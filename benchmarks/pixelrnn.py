@@ -40,8 +40,8 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genzoo.models.base import DataInfo  # noqa: E402
-from genzoo.models.pixelrnn import DiagonalBiLSTM, PixelRNN, RowLSTM  # noqa: E402
+from genzoo.core import DataInfo  # noqa: E402
+from genzoo.models.autoregressive.pixelrnn import DiagonalBiLSTM, PixelRNN, RowLSTM  # noqa: E402
 
 MODELS: dict[str, type[PixelRNN]] = {"row-lstm": RowLSTM, "diagonal-bilstm": DiagonalBiLSTM}
 PAPER_NLL = {"row-lstm": "80.54", "diagonal-bilstm": "79.20 (7 layers, h=16); 80.75 (1 layer, h=32)"}

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import hardware, write_result  # noqa: E402
 from genzoo.config import resolve  # noqa: E402
 from genzoo.nn.nade_fused import nade_logits, native_library  # noqa: E402
-from genzoo.train.engine import Trainer  # noqa: E402
+from genzoo.train.loop import Trainer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed.jsonl"
 DATA_DIR = os.environ.get("GENZOO_SHARED_DATA", "/work/shared/data")

@@ -54,6 +54,7 @@ def _command_line(a: argparse.Namespace) -> str:
 def _reproduce(a: argparse.Namespace) -> int:
     from genzoo.config import parse_override
     from genzoo.reproduce import (
+        ReproduceError,
         entries_as_rows,
         read_results,
         render_markdown,
@@ -69,7 +70,7 @@ def _reproduce(a: argparse.Namespace) -> int:
         return 0
     if not a.render:
         if not a.name:
-            raise SystemExit("genzoo reproduce: name an entry (see `genzoo reproduce --list`), or --render")
+            raise ReproduceError("name an entry (see `genzoo reproduce --list`), or --render")
         overrides = dict(parse_override(o) for o in a.overrides)
         options = {k.replace("-", "_"): _parse_value(v) for k, v in (o.split("=", 1) for o in a.option)}
         row = reproduce(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genzoo.core import ExactLikelihood, LikelihoodBound, default_condition, has_likelihood
+from genzoo.core.conditions import move, select
+from genzoo.core.errors import MetricUnavailable
 from genzoo.data import ImageData, load_dataset
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_metric
@@ -24,8 +28,6 @@ from genzoo.registry import register_metric
 LN2 = math.log(2.0)
 
 
-class MetricUnavailable(ValueError):
-    """A metric that is not defined for this model or input (e.g. NLL of a GAN)."""
 
 
 @dataclass
@@ -64,8 +66,14 @@ class EvalContext:
         if self.model is None:
             raise MetricUnavailable("no model and no images to evaluate")
         if self._samples is None or len(self._samples) < n:
-            self._samples = draw_samples(self.model, n, self.batch_size, self.seed)
+            self._samples = draw_samples(self.model, n, self.batch_size, self.seed, self.condition_source())
         return self._samples[:n]
+
+    def condition_source(self) -> ImageData | None:
+        """Where a conditional model's default conditions come from: the test split (None if unconditional)."""
+        if self.model is None or not self.model.condition_keys():
+            return None
+        return self.dataset("test")
 
     def features(self, images: Tensor, extractor: str) -> Tensor:
         from genzoo.metrics.features import extract_features
@@ -99,25 +107,45 @@ class EvalContext:
 
 
 @torch.no_grad()
-def draw_samples(model: GenerativeModel, n: int, batch_size: int, seed: int) -> Tensor:
-    """``n`` samples in batches, all randomness from one generator seeded with ``seed``."""
+def draw_samples(
+    model: GenerativeModel, n: int, batch_size: int, seed: int, data: ImageData | None = None,
+    condition: Mapping[str, Any] | None = None,
+) -> Tensor:
+    """``n`` samples in batches, all randomness from one generator seeded with ``seed``.
+
+    A conditional model is given ``condition`` (values for all ``n``) or, by default, each condition
+    spec's default grid (:func:`genzoo.core.default_condition`; labels cycle through the classes, other
+    kinds take the values of ``data``, e.g. the test split's captions or source images, in order).
+    """
     g = torch.Generator(device=model.device).manual_seed(seed)
-    k = model.data_info.num_classes
+    specs = model.condition_specs()
+    if condition is None:
+        condition = default_condition(specs, n, data.condition_values() if data is not None else None)
     out = []
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        cond = (torch.arange(start, start + m, device=model.device) % k) if model.is_conditional and k else None
-        out.append(model.sample(m, condition=cond, generator=g).float().cpu())
+        part = None if condition is None else {k: select(v, slice(start, start + m)) for k, v in condition.items()}
+        out.append(model.sample(m, condition=part, generator=g).float().cpu())
     return torch.cat(out)
 
 
+def likelihood_method(model: GenerativeModel, k: int) -> str:
+    if isinstance(model, ExactLikelihood):
+        return "exact"
+    return "elbo" if k == 1 else f"importance-weighted bound, k={k}"
+
+
 @torch.no_grad()
-def per_image_log_likelihood(model: GenerativeModel, x: Tensor, k: int = 1) -> tuple[Tensor, str]:
-    """Log-likelihood (nats) of each image: exact when the model has it, else the k-sample bound."""
-    if model.has_exact_likelihood():
-        return model.log_prob(x), "exact"
-    if model.has_likelihood_bound():
-        return model.log_prob_bound(x, k), ("elbo" if k == 1 else f"importance-weighted bound, k={k}")
+def per_image_log_likelihood(
+    model: GenerativeModel, x: Tensor, k: int = 1, condition: Mapping[str, Any] | None = None,
+    bound_only: bool = False,
+) -> tuple[Tensor, str]:
+    """Log-likelihood (nats) of each image: exact when the model has it, else the k-sample bound; a
+    conditional model's ``log p(x | condition)``."""
+    if isinstance(model, ExactLikelihood) and not bound_only:
+        return model.log_prob(x, condition), "exact"
+    if isinstance(model, LikelihoodBound):
+        return model.log_prob_bound(x, k, condition), likelihood_method(model, k)
     raise MetricUnavailable(f"model {model.name!r} defines no likelihood (it is an implicit model)")
 
 
@@ -130,21 +158,23 @@ def likelihood_on(
 
     A dynamically binarized split is binarized once with ``seed`` (the usual protocol). Returns {}
     for models without a likelihood. bits/dim = NLL / (D ln 2), D = number of sub-pixels, valid
-    because the likelihood is of the discrete data (2 or ``levels`` values per dimension).
+    because the likelihood is of the discrete data (2 or ``levels`` values per dimension). A
+    conditional model is scored given each image's own conditions from ``data``.
     """
-    if not (model.has_exact_likelihood() or model.has_likelihood_bound()):
+    if not has_likelihood(model):
         return {}
     x_all = data.tensor(seed)
+    keys = model.condition_keys()
+    cond_all = {k_: v for k_, v in data.condition_values().items() if k_ in keys}
     values = []
+    method = likelihood_method(model, k)
     from tqdm.auto import tqdm
 
     chunks = range(0, len(x_all), batch_size)
     for start in tqdm(chunks, desc="log-likelihood", disable=not progress, leave=False):
         x = x_all[start : start + batch_size].to(model.device)
-        if bound_only:
-            ll, method = model.log_prob_bound(x, k), ("elbo" if k == 1 else f"importance-weighted bound, k={k}")
-        else:
-            ll, method = per_image_log_likelihood(model, x, k)
+        cond = {k_: move(select(v, slice(start, start + batch_size)), model.device) for k_, v in cond_all.items()}
+        ll, method = per_image_log_likelihood(model, x, k, cond or None, bound_only)
         values.append(ll.double().cpu())
     nll = -torch.cat(values)
     dims = data.info.dims
@@ -165,8 +195,9 @@ def nll_metric(
 ) -> dict[str, Any]:
     """``subset=n`` scores n evenly spaced images of the split (some splits are sorted by label)."""
     model = ctx.require_model()
-    k = 1 if model.has_exact_likelihood() else int(importance_samples)
-    if not (model.has_exact_likelihood() or model.has_likelihood_bound()):
+    exact = isinstance(model, ExactLikelihood)
+    k = 1 if exact else int(importance_samples)
+    if not has_likelihood(model):
         raise MetricUnavailable(f"model {model.name!r} defines no likelihood; try parzen, fid or kid")
     batch = max(1, ctx.batch_size // max(1, min(k, 64)))
     data = ctx.dataset(split)
@@ -174,15 +205,17 @@ def nll_metric(
         data = data.subset(torch.linspace(0, len(data) - 1, int(subset)).round().long())
     out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=True)
     out["protocol"] = {"split": split, "images": len(data), "of": len(ctx.dataset(split)),
-                       "importance_samples": None if model.has_exact_likelihood() else k,
+                       "importance_samples": None if exact else k,
                        "data": ctx.data_name, **ctx.data_options}
+    if model.condition_keys():
+        out["protocol"]["conditional_on"] = list(model.condition_keys())
     return out
 
 
 @register_metric("elbo", "test-set evidence lower bound (nats and bits/dim) for latent-variable models")
 def elbo_metric(ctx: EvalContext, split: str = "test") -> dict[str, Any]:
     model = ctx.require_model()
-    if not model.has_likelihood_bound():
+    if not isinstance(model, LikelihoodBound):
         raise MetricUnavailable(f"model {model.name!r} has no variational bound")
     out = likelihood_on(model, ctx.dataset(split), ctx.batch_size, k=1, seed=ctx.seed, bound_only=True)
     out["protocol"] = {"split": split, "data": ctx.data_name, **ctx.data_options}

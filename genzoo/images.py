@@ -51,3 +51,39 @@ def save_grid(images: Tensor, path: str | os.PathLike[str], nrow: int | None = N
     buf = BytesIO()
     img.save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
+
+
+def sheet_images(images: Tensor, conditions: list[Tensor] | None = None, max_frames: int = 10) -> tuple[Tensor, int]:
+    """The one way a sample sheet lays samples out: ``(images, columns per sample)``.
+
+    Images ``(N, C, H, W)`` are one tile each; videos ``(N, T, C, H, W)`` one row of (at most
+    ``max_frames``, evenly spaced) frames each. ``conditions`` (pictures ``(N, 3, h, w)`` from
+    :func:`genzoo.core.render_conditions`) go in front of each sample, so a sheet shows what every
+    sample was asked for.
+    """
+    x = images.detach().float().cpu()
+    if x.dim() == 5:
+        t = x.shape[1]
+        idx = torch.linspace(0, t - 1, min(t, max_frames)).round().long()
+        tiles = [x[:, i] for i in idx.tolist()]
+    elif x.dim() == 4:
+        tiles = [x]
+    else:
+        raise ValueError(f"expected images (N, C, H, W) or videos (N, T, C, H, W), got {tuple(x.shape)}")
+    if conditions:
+        tiles = [torch.nn.functional.interpolate(c.float(), size=tiles[0].shape[-2:], mode="nearest")
+                 for c in conditions] + tiles
+    if any(t.shape[1] != tiles[-1].shape[1] for t in tiles):
+        tiles = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in tiles]
+    per = len(tiles)
+    return torch.stack(tiles, 1).flatten(0, 1), per
+
+
+def save_sheet(
+    images: Tensor, path: str | os.PathLike[str], nrow: int | None = None, conditions: list[Tensor] | None = None,
+) -> None:
+    """A PNG sample sheet of images or videos (see :func:`sheet_images`); ``nrow`` counts samples per row."""
+    tiles, per = sheet_images(images, conditions)
+    if per > 1:
+        nrow = per * (nrow if nrow and images.dim() == 4 else 1)
+    save_grid(tiles, path, nrow=nrow)

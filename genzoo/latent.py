@@ -4,8 +4,9 @@ The *latent interface* (optional, duck-typed; every genzoo GAN has it, and a VAE
 
 ``latent_dim: int``
     size of the code ``z``.
-``decode(z: Tensor, condition: Tensor | None = None) -> Tensor``
-    codes ``(N, latent_dim)`` (and, for conditional models, labels ``(N,)``) to images ``(N, C, H, W)``
+``decode(z: Tensor, condition=None) -> Tensor``
+    codes ``(N, latent_dim)`` (and, for conditional models, their conditions ``{"label": (N,)}``) to
+    images ``(N, C, H, W)``
     in ``[0, 1]``; deterministic (it is called in eval mode under ``no_grad``).
 ``sample_latent(n: int, generator: torch.Generator | None = None) -> Tensor`` (optional)
     ``n`` draws of the prior; without it a standard normal prior is assumed. Models whose
@@ -31,6 +32,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from genzoo.core.conditions import check_condition, default_condition
 
 MODES = ("slerp", "linear")
 
@@ -71,19 +74,35 @@ def _conditional(model: Any) -> bool:
     return bool(getattr(model, "is_conditional", False))
 
 
-def decode(model: Any, z: Tensor, condition: Tensor | int | None = None) -> Tensor:
-    """``model.decode`` in eval mode without gradients; a single label is broadcast over the batch.
+def conditions_for(model: Any, n: int, condition: Any = None) -> dict[str, Any] | None:
+    """``n`` samples' conditions: a single value (e.g. one label) or a mapping is broadcast and checked;
+    ``None`` for a conditional model is the first entry of each spec's default grid (class 0), so a
+    picture of one walk or one sum shows a single condition."""
+    specs = model.condition_specs() if hasattr(model, "condition_specs") else {}
+    if not specs:
+        return condition
+    if condition is None:
+        first = default_condition(specs, 1)
+        assert first is not None
+        condition = first
+    if not isinstance(condition, Mapping):
+        condition = {next(iter(specs)): condition}
+    out = {}
+    for key, value in condition.items():
+        v = torch.as_tensor(value) if not isinstance(value, (list, str)) else value
+        if isinstance(v, Tensor) and key in specs and specs[key].kind == "label":
+            v = v.long().reshape(-1)
+        out[key] = v
+    return check_condition(specs, n, out, f"model {getattr(model, 'name', '?')!r}")
 
-    A conditional model (``model.is_conditional``) given no ``condition`` decodes at class 0, so the
-    result stays deterministic.
+
+def decode(model: Any, z: Tensor, condition: Any = None) -> Tensor:
+    """``model.decode`` in eval mode without gradients; a single label (or condition) is broadcast over
+    the batch, and a conditional model given none decodes at its default's first entry (class 0), so
+    the result stays deterministic.
     """
     _check(model)
-    if condition is None and _conditional(model):
-        condition = 0
-    if condition is not None:
-        condition = torch.as_tensor(condition).long().reshape(-1)
-        if condition.numel() == 1:
-            condition = condition.expand(len(z))
+    condition = conditions_for(model, len(z), condition)
     with _eval_mode(model):
         return model.decode(z.to(_device(model)), condition)
 
@@ -130,7 +149,7 @@ def interpolate(
     z1: Tensor,
     steps: int = 8,
     mode: str = "slerp",
-    condition: Tensor | int | None = None,
+    condition: Any = None,
 ) -> Tensor:
     """Decode ``steps`` codes evenly spaced from ``z0`` to ``z1`` (both ends included).
 
@@ -151,7 +170,7 @@ def interpolate(
     a, b = z0.reshape(-1, dim).float(), z1.reshape(-1, dim).float()
     t = torch.linspace(0.0, 1.0, steps)
     path = (slerp if mode == "slerp" else lerp)(a, b, t).reshape(-1, dim)  # (B * steps, D)
-    if condition is not None:
+    if condition is not None and not isinstance(condition, Mapping):
         condition = torch.as_tensor(condition).long().reshape(-1)
         condition = condition.repeat_interleave(steps) if condition.numel() == len(a) > 1 else condition
     return decode(model, path, condition)
@@ -163,7 +182,7 @@ def interpolation_grid(
     steps: int = 8,
     seed: int = 0,
     mode: str = "slerp",
-    condition: Tensor | int | None = None,
+    condition: Any = None,
 ) -> Tensor:
     """``pairs`` rows of ``steps`` images between random prior codes (``2 * pairs`` codes from ``seed``).
 
@@ -222,7 +241,7 @@ def vector_arithmetic(
     variations: int = 0,
     noise: float = 0.25,
     seed: int = 0,
-    condition: Tensor | int | None = None,
+    condition: Any = None,
 ) -> Tensor:
     """Decode ``expression`` evaluated on the mean code of each group (Radford et al. 2016, Sec. 6.3.2).
 
@@ -256,7 +275,7 @@ def arithmetic_from_samples(
     seed: int = 0,
     variations: int = 8,
     noise: float = 0.25,
-    condition: Tensor | int | None = None,
+    condition: Any = None,
 ) -> Tensor:
     """Vector arithmetic on images picked by index from the seeded sample grid.
 

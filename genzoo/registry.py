@@ -1,8 +1,8 @@
 """Name -> model / dataset / metric lookups; ``genzoo list`` prints them.
 
-Model files in ``genzoo/models/`` and metric files in ``genzoo/metrics/`` register themselves at import
-time; :func:`discover` imports every module of those packages once, so adding a family is adding a
-file (nothing central to edit).
+Model files in ``genzoo/models/`` (and its family packages) and metric files in ``genzoo/metrics/``
+register themselves at import time; :func:`discover` imports every module of those packages once, so
+adding a model is adding a file (nothing central to edit).
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ def discover() -> None:
             if e.name != pkg_name:
                 raise
             continue
-        for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{pkg_name}.{info.name}")
+        path = getattr(pkg, "__path__", None)
+        if path is None:
+            continue
+        for info in pkgutil.walk_packages(path, prefix=f"{pkg_name}."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)

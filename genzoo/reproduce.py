@@ -33,11 +33,13 @@ from typing import Any
 
 import torch
 
+from genzoo.core.errors import UsageError
+
 RESULTS_FILE = Path("benchmarks/results/reproduce.jsonl")
 BEGIN, END = "<!-- reproduce:begin -->", "<!-- reproduce:end -->"
 
 
-class ReproduceError(ValueError):
+class ReproduceError(UsageError):
     """An unknown entry, a bad override or an unusable results file (a one-line message)."""
 
 

@@ -1,7 +1,9 @@
 """The data contract: every dataset is an in-memory :class:`ImageData` of discrete images.
 
 Images are kept as integer codes ``0..raw_levels-1`` (uint8) and handed out as float tensors in
-``[0, 1]``; see :class:`genzoo.models.base.GenerativeModel` for the full batch contract. Every dataset
+``[0, 1]``, with the dataset's conditions beside them (``label``, and any others its ``info`` declares);
+see :mod:`genzoo.core.types` for the batch contract. Generated datasets may implement
+:class:`genzoo.core.Dataset` differently (building examples on the fly). Every dataset
 has the splits ``train``, ``valid``, ``test`` and ``trainval`` (train + valid); each reader documents
 how it carves them out of the files.
 """
@@ -17,19 +19,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genzoo.models.base import Batch, DataInfo
+from genzoo.core import Batch, DataInfo
+from genzoo.core.conditions import select
+from genzoo.core.errors import DataFileError, UsageError
+
+__all__ = ["SPLITS", "DataFileError", "ImageData", "check_split", "resolve_data_dir"]
 
 SPLITS = ("train", "valid", "test", "trainval")
 DATA_DIR_ENV = "GENZOO_DATA_DIR"
-
-
-class DataFileError(ValueError):
-    """A data file that is missing, truncated, corrupt or fails its checksum. Names the file."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
@@ -41,7 +38,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+        raise UsageError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
     return split
 
 
@@ -50,7 +47,9 @@ class ImageData:
     """One split of a dataset, in memory.
 
     ``codes`` are uint8 ``(N, C, H, W)`` (video ``(N, T, C, H, W)``) with values ``0..raw_levels-1``;
-    ``labels`` int64 ``(N,)`` or ``None``. With ``binarize="dynamic"`` every batch is a fresh
+    ``labels`` int64 ``(N,)`` or ``None`` (the ``label`` condition); ``extra`` the values of the other
+    conditions ``info`` declares, by key (tensors with a first axis of ``N``, or lists of ``N`` captions).
+    With ``binarize="dynamic"`` every batch is a fresh
     Bernoulli draw with probability ``code / (raw_levels - 1)`` (Salakhutdinov & Murray 2008), so
     ``info.levels == 2`` while ``raw_levels == 256``.
     """
@@ -63,12 +62,16 @@ class ImageData:
     raw_levels: int
     binarize: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.binarize not in (None, "dynamic"):
             raise ValueError(f"binarize must be None or 'dynamic', got {self.binarize!r}")
         if self.labels is not None and len(self.labels) != len(self.codes):
             raise ValueError(f"{len(self.codes)} images but {len(self.labels)} labels")
+        for key, value in self.extra.items():
+            if len(value) != len(self.codes):
+                raise ValueError(f"{len(self.codes)} images but {len(value)} values of condition {key!r}")
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -80,10 +83,24 @@ class ImageData:
         return x
 
     def batch(self, index: Tensor, generator: torch.Generator | None = None) -> Batch:
-        out: Batch = {"x": self.to_float(self.codes[index], generator)}
-        if self.labels is not None:
-            out["y"] = self.labels[index]
+        out = Batch(x=self.to_float(self.codes[index], generator))
+        for key, value in self.condition_values().items():
+            out[key] = select(value, index)
         return out
+
+    def fingerprint(self) -> str:
+        """A short SHA-256 of the split's pixels and labels: the same data gives the same fingerprint."""
+        import hashlib
+
+        h = hashlib.sha256(self.codes.contiguous().numpy().tobytes())
+        if self.labels is not None:
+            h.update(self.labels.contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def condition_values(self) -> dict[str, Any]:
+        """Every condition's values for the whole split, by key."""
+        values = {} if self.labels is None else {"label": self.labels}
+        return {**values, **self.extra}
 
     def tensor(self, seed: int = 0) -> Tensor:
         """All images as floats in [0, 1]; a dynamic binarization is drawn once with ``seed``."""
@@ -102,7 +119,8 @@ class ImageData:
 
     def subset(self, index: Tensor | slice) -> ImageData:
         labels = None if self.labels is None else self.labels[index]
+        extra = {k: select(v, index) for k, v in self.extra.items()}
         return ImageData(
             self.name, self.split, self.codes[index], labels, self.info, self.raw_levels,
-            self.binarize, dict(self.options),
+            self.binarize, dict(self.options), extra,
         )

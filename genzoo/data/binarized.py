@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo.core import DataInfo
 from genzoo.data.base import DataFileError, ImageData
 from genzoo.data.download import find_file
-from genzoo.models.base import DataInfo
 from genzoo.registry import register_dataset
 
 NPZ_NAME = "binarized_mnist.npz"

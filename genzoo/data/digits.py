@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo.core import DataInfo
 from genzoo.data.base import ImageData
-from genzoo.models.base import DataInfo
 from genzoo.registry import register_dataset
 
 _SIZES = {"train": 1257, "valid": 180, "test": 360}

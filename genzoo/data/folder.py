@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from genzoo.core import DataInfo
 from genzoo.data.base import DataFileError, ImageData
 from genzoo.data.digits import split_indices
-from genzoo.models.base import DataInfo
 from genzoo.registry import register_dataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}

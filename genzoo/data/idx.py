@@ -11,13 +11,14 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from genzoo.core import DataInfo
 from genzoo.data.base import DataFileError, ImageData
 from genzoo.data.download import find_file
-from genzoo.models.base import DataInfo
 from genzoo.registry import register_dataset
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -58,7 +59,7 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 @register_dataset("mnist", "MNIST 1x28x28, 256 levels, 10 classes (IDX files); binarize=dynamic option")
-def load_mnist(split: str, data_dir: Path, binarize: str | None = None) -> ImageData:
+def load_mnist(split: str, data_dir: Path, binarize: Literal["dynamic", "none"] | None = None) -> ImageData:
     test = split == "test"
     prefix = "t10k" if test else "train"
     images = read_idx(find_file(data_dir, f"{prefix}-images-idx3-ubyte.gz", "mnist", MNIST_FILES))

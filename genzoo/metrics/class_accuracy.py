@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from genzoo.evaluation import MetricUnavailable
+from genzoo.core import MetricUnavailable
 from genzoo.registry import register_metric
 
 

@@ -1,6 +1,6 @@
 """Maximum mean discrepancy: kernels and the biased / unbiased MMD² estimators.
 
-Shared by the moment-matching networks (GMMN, :mod:`genzoo.models.gmmn`) and the kernel inception
+Shared by the moment-matching networks (GMMN, :mod:`genzoo.models.moment_matching.gmmn`) and the kernel inception
 distance (KID). All functions are plain differentiable torch, so the same code is a training loss and
 a metric.
 

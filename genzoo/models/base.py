@@ -1,18 +1,19 @@
 """The one interface every genzoo model implements.
 
 The training engine, the sampler and the evaluator only ever talk to a model through the members
-below, so they never ask which family they hold. A new model family is one file in
-``genzoo/models/`` that subclasses :class:`GenerativeModel`, declares a config dataclass and
-registers itself with :func:`genzoo.registry.register_model`.
+below, so they never ask which family they hold. A new model is one file in its
+family's package (``genzoo/models/<family>/``) that subclasses :class:`GenerativeModel`, declares a
+config dataclass beside it and registers itself with :func:`genzoo.registry.register_model`.
 
 Contract
 --------
 Data
-    Every batch is a ``dict[str, Tensor]``. ``batch["x"]`` holds images as float tensors of
+    Every batch is a :class:`genzoo.core.Batch`. ``batch["x"]`` holds images as float tensors of
     shape ``(N, C, H, W)`` (video: ``(N, T, C, H, W)``) with values in ``[0, 1]`` on the grid
     ``k / (levels - 1)``, ``k = 0..levels-1`` (``DataInfo.levels``: 2 for binary data, 256 for 8-bit
-    images, 17 for the 8x8 digits). ``batch["y"]`` (int64 class labels) is present when the
-    dataset has labels. Other conditioning inputs use further keys (``"condition"``, ...).
+    images, 17 for the 8x8 digits). Every condition the dataset offers travels beside it under its
+    spec's key (``batch["label"]`` int64 class labels, ``batch["text"]`` captions, ``batch["box"]``,
+    ``batch["source"]`` images, ``batch["context"]`` frames; see :mod:`genzoo.core.conditions`).
     Models that prefer ``[-1, 1]`` (GANs) convert internally and convert back in :meth:`sample`.
 
 Training (one or several players)
@@ -26,11 +27,17 @@ Training (one or several players)
 Sampling
     ``sample(n, condition=None, generator=None)`` returns ``n`` samples in the data range above.
     All randomness must come from ``generator`` when one is given, so a seed fixes the samples.
+    A model declares the conditions it takes with :meth:`condition_keys`; ``condition`` maps each
+    of them to its values and :meth:`check_condition` applies the one policy (a missing or
+    unexpected condition is a :class:`genzoo.core.ConditionError`). Callers that want defaults ask
+    :func:`genzoo.core.default_condition`, never the model.
 
 Likelihood (optional)
-    ``log_prob(x)`` (exact models) returns the log-probability in nats of each image, shape ``(N,)``,
+    ``log_prob(x, condition=None)`` (exact models, :class:`genzoo.core.ExactLikelihood`) returns the
+    log-probability in nats of each image, shape ``(N,)``,
     of the *discrete* data (2 or ``levels`` values per dimension), so ``-log_prob / (D ln 2)`` is
-    bits/dim. Latent-variable models instead define ``log_prob_bound(x, k)``: the
+    bits/dim; a conditional model returns ``log p(x | condition)``. Latent-variable models instead
+    define ``log_prob_bound(x, k, condition=None)`` (:class:`genzoo.core.LikelihoodBound`): the
     importance-weighted bound with ``k`` samples (``k = 1`` is the ELBO). A model that defines
     neither has no likelihood, and the evaluator says so rather than guessing.
 
@@ -42,42 +49,16 @@ Rebuilding
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-Batch = dict[str, Tensor]
+from genzoo.core import Batch, DataInfo
+from genzoo.core.conditions import ConditionSpec, check_condition
+from genzoo.core.errors import ConditionError
 
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a model needs to know about its data to build itself.
-
-    ``shape`` is the per-example shape (``(C, H, W)`` or ``(T, C, H, W)`` for video), ``levels`` the
-    number of discrete values per dimension (values are ``k / (levels - 1)``), ``num_classes`` the
-    number of labels (0 when unlabelled).
-    """
-
-    shape: tuple[int, ...]
-    levels: int
-    num_classes: int = 0
-
-    @property
-    def dims(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "levels": self.levels, "num_classes": self.num_classes}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataInfo:
-        return cls(tuple(int(s) for s in d["shape"]), int(d["levels"]), int(d.get("num_classes", 0)))
-
+__all__ = ["Batch", "DataInfo", "GenerativeModel"]
 
 class GenerativeModel(nn.Module):
     """Base class of every genzoo model (see the module docstring for the contract)."""
@@ -106,28 +87,46 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     # ----- sampling -------------------------------------------------------------------------------
+    def condition_keys(self) -> tuple[str, ...]:
+        """The condition keys this model takes (``()``: unconditional). Override, e.g. from the config."""
+        return ()
+
+    def condition_specs(self) -> dict[str, ConditionSpec]:
+        """The specs of :meth:`condition_keys`, taken from the data; a clear error if the data lacks one."""
+        offered = self.data_info.condition_specs
+        missing = [k for k in self.condition_keys() if k not in offered]
+        if missing:
+            have = ", ".join(offered) or "none"
+            raise ConditionError(
+                f"model {self.name!r} needs condition {', '.join(map(repr, missing))}, which the data does not "
+                f"offer (it offers: {have})"
+            )
+        return {k: offered[k] for k in self.condition_keys()}
+
     @property
     def is_conditional(self) -> bool:
-        """True when :meth:`sample` takes class labels as ``condition`` (config field ``conditional``,
-        or override in always-conditional models). Sample grids then show every class in turn."""
-        return bool(getattr(self.config, "conditional", False))
+        """True when the model takes any condition."""
+        return bool(self.condition_keys())
+
+    def check_condition(self, n: int, condition: Any) -> dict[str, Any]:
+        """The one condition policy (:func:`genzoo.core.conditions.check_condition`), values on this device."""
+        values = check_condition(self.condition_specs(), n, condition, f"model {self.name!r}")
+        return {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in values.items()}
+
+    def batch_condition(self, batch: Batch) -> dict[str, Any]:
+        """This model's conditions taken from a training batch, checked by the same policy."""
+        given = {k: batch[k] for k in self.condition_keys() if k in batch}
+        return self.check_condition(len(batch["x"]), given or None)
 
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: Any = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        """``n`` samples in [0, 1]; ``condition`` maps each of :meth:`condition_keys` to its values."""
         raise NotImplementedError
 
-    # ----- likelihood (optional; see has_exact_likelihood / has_likelihood_bound) ----------------
-    # def log_prob(self, x: Tensor) -> Tensor: ...
-    # def log_prob_bound(self, x: Tensor, k: int) -> Tensor: ...
-
-    @classmethod
-    def has_exact_likelihood(cls) -> bool:
-        return callable(getattr(cls, "log_prob", None))
-
-    @classmethod
-    def has_likelihood_bound(cls) -> bool:
-        return callable(getattr(cls, "log_prob_bound", None))
+    # ----- likelihood (optional): see genzoo.core.capabilities ------------------------------------
+    # def log_prob(self, x: Tensor, condition=None) -> Tensor: ...           (ExactLikelihood)
+    # def log_prob_bound(self, x: Tensor, k: int, condition=None) -> Tensor: ... (LikelihoodBound)
 
     # ----- helpers -------------------------------------------------------------------------------
     @property

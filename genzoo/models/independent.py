@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
 
@@ -35,7 +36,8 @@ class IndependentPixels(GenerativeModel):
     def _codes(self, x: Tensor) -> Tensor:
         return (x * (self.data_info.levels - 1)).round().long()
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, condition: object = None) -> Tensor:
+        self.check_condition(x.shape[0], condition)
         logp = torch.log_softmax(self.logits, dim=0)  # (L, *shape)
         codes = self._codes(x).unsqueeze(1)  # (N, 1, *shape)
         picked = logp.unsqueeze(0).expand(len(x), *logp.shape).gather(1, codes).squeeze(1)
@@ -45,7 +47,8 @@ class IndependentPixels(GenerativeModel):
         nll = -self.log_prob(batch["x"]).mean()
         return {"loss": nll, "bits_per_dim": nll.detach() / (self.data_info.dims * math.log(2))}
 
-    def sample(self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, condition: object = None, generator: torch.Generator | None = None) -> Tensor:
+        self.check_condition(n, condition)
         probs = torch.softmax(self.logits, dim=0).movedim(0, -1).reshape(-1, self.data_info.levels)
         codes = torch.multinomial(probs, n, replacement=True, generator=generator).T  # (n, D)
         return codes.reshape(n, *self.data_info.shape).float() / (self.data_info.levels - 1)

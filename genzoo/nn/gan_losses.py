@@ -19,12 +19,9 @@ Value function of Goodfellow et al., "Generative Adversarial Nets" (NeurIPS 2014
   deviation annealed linearly to zero (Sønderby et al. 2017, "Amortised MAP inference for image
   super-resolution", Sec. 3.2; Arjovsky & Bottou 2017), so the real and fake distributions overlap
   early in training.
-* :func:`collapse_flag` is the divergence heuristic the models log as ``"diverged"``.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -88,30 +85,6 @@ class InstanceNoise:
         return x if s == 0.0 else x + s * torch.randn_like(x)
 
 
-def collapse_flag(d_loss: float, g_loss: float, d_floor: float = 1e-2, g_ceiling: float = 10.0) -> float:
-    """1.0 when training has diverged, else 0.0.
-
-    Diverged means a non-finite loss, or the discriminator winning outright: its loss below
-    ``d_floor`` nats while the (non-saturating) generator loss ``-log D(G(z))`` is above
-    ``g_ceiling`` nats (``D(G(z)) < 5e-5``), from which the generator gets no useful signal.
-    """
-    if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
-        return 1.0
-    return 1.0 if (d_loss < d_floor and g_loss > g_ceiling) else 0.0
-
-
-def dcgan_init_(module: nn.Module, std: float = 0.02) -> None:
-    """Radford et al. 2016 (Sec. 4): all weights from N(0, 0.02); batch-norm scales N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
-
-
 class frozen:
     """Context manager: ``requires_grad=False`` on a module's parameters while the graph is built.
 
@@ -131,13 +104,3 @@ class frozen:
     def __exit__(self, *exc: object) -> None:
         for p, f in zip(self.params, self.flags):
             p.requires_grad_(f)
-
-
-def diversity(fake: Tensor, real: Tensor) -> float:
-    """Mean per-pixel standard deviation across the fake batch over the same for the real batch.
-
-    Near 0 means the generator maps every ``z`` to (almost) the same image: mode collapse.
-    """
-    f = fake.detach().flatten(1).float().std(0).mean()
-    r = real.detach().flatten(1).float().std(0).mean().clamp_min(1e-8)
-    return float(f / r)

@@ -22,6 +22,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(PAYLOAD, len(PAYLOAD))
         elif self.path == "/truncated.bin":  # promises more than it sends, then hangs up
             self._send(PAYLOAD[:1000], len(PAYLOAD))
+        elif self.path == "/chunked-cut.bin":  # chunked transfer, the connection drops inside a chunk
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n" % 4096 + PAYLOAD[:4096] + b"\r\n")
+            self.wfile.write(b"%x\r\n" % 4096 + PAYLOAD[:100])
+            self.wfile.flush()
+            self.close_connection = True
         elif self.path.startswith("/mnist/"):
             name = self.path.rsplit("/", 1)[1]
             body = self.server.files.get(name)  # type: ignore[attr-defined]
@@ -91,3 +99,38 @@ def test_download_mnist_from_local_mirror(server: http.server.HTTPServer, tmp_pa
     server.files["t10k-labels-idx1-ubyte.gz"] = b"tampered"  # type: ignore[attr-defined]
     with pytest.raises(DataFileError, match="t10k-labels-idx1-ubyte.gz: wrong checksum"):
         download_dataset("mnist", tmp_path / "again", base_url=_url(server, "/mnist/"))
+
+
+def test_download_cut_mid_stream_is_a_named_error(server: http.server.HTTPServer, tmp_path: Path) -> None:
+    """http.client raises IncompleteRead when a chunked body ends inside a chunk: a DataFileError, no files."""
+    with pytest.raises(DataFileError, match=r"cut.bin: download from .* was cut off mid-stream"):
+        download(_url(server, "/chunked-cut.bin"), tmp_path / "cut.bin", None, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataFileError, match="missing.bin: download from .* failed: HTTP 404"):
+        download(_url(server, "/nothing-here"), tmp_path / "missing.bin", None, timeout=5)
+    with pytest.raises(DataFileError, match="x.bin: download from nonsense://x failed"):
+        download("nonsense://x", tmp_path / "x.bin", None, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_partial_files_of_a_killed_download_are_removed_next_time(
+    server: http.server.HTTPServer, tmp_path: Path
+) -> None:
+    """A kill leaves ``NAME.<random>.part`` (tempfile's name); the next download of the dataset removes the
+    ones of its own file names and nothing else."""
+    from genzoo.data.idx import MNIST_FILES
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    names = list(MNIST_FILES)
+    stale = [folder / f"{names[0]}.x7_k2p9q.part", folder / f"{names[3]}.part", folder / f"{names[1]}.abcdefgh.part"]
+    kept = [folder / "notes.part", folder / "other.gz.abcdefgh.part", folder / f"{names[0]}.ABCDEFGH.part",
+            folder / "README"]
+    for p in stale + kept:
+        p.write_bytes(b"partial")
+    server.files = {}  # type: ignore[attr-defined]  # every file 404s: the run fails after the cleanup
+    with pytest.raises(DataFileError, match="HTTP 404"):
+        download_dataset("mnist", tmp_path, base_url=_url(server, "/mnist/"))
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_bytes() == b"partial" for p in kept)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in kept)

@@ -128,9 +128,9 @@ def test_cifar_python_batches_and_refusing_code(tmp_path: Path) -> None:
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": list(range(10)) * 2}
         (root / name).write_bytes(pickle.dumps(batch, protocol=2))
-    train = load_dataset("cifar10", "trainval", tmp_path)
+    train = load_dataset("cifar10", "trainval", tmp_path, verify=False)  # not the published files
     assert train.codes.shape == (100, 3, 32, 32) and train.options["layout"] == "full"
-    assert len(load_dataset("cifar10", "train", tmp_path)) == 90
+    assert len(load_dataset("cifar10", "train", tmp_path, verify=False)) == 90
 
     class Evil:
         def __reduce__(self):  # would run a shell command if unpickled naively
@@ -140,7 +140,7 @@ def test_cifar_python_batches_and_refusing_code(tmp_path: Path) -> None:
 
     (root / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}, protocol=2))
     with pytest.raises(DataFileError, match="test_batch.*refusing to load posix.system|test_batch.*refusing"):
-        load_dataset("cifar10", "test", tmp_path)
+        load_dataset("cifar10", "test", tmp_path, verify=False)
 
 
 def test_cifar_binary_batches_truncated(tmp_path: Path) -> None:
@@ -149,10 +149,12 @@ def test_cifar_binary_batches_truncated(tmp_path: Path) -> None:
     rows = np.zeros((4, 3073), dtype=np.uint8)
     rows[:, 0] = [1, 2, 3, 4]
     (root / "test_batch.bin").write_bytes(rows.tobytes())
-    assert load_dataset("cifar10", "test", tmp_path).labels.tolist() == [1, 2, 3, 4]
+    assert load_dataset("cifar10", "test", tmp_path, verify=False).labels.tolist() == [1, 2, 3, 4]
+    with pytest.raises(DataFileError, match="test_batch.bin: truncated or padded .* 4 records, the standard"):
+        load_dataset("cifar10", "test", tmp_path)
     (root / "test_batch.bin").write_bytes(rows.tobytes()[:-7])
     with pytest.raises(DataFileError, match="test_batch.bin: truncated"):
-        load_dataset("cifar10", "test", tmp_path)
+        load_dataset("cifar10", "test", tmp_path, verify=False)
 
 
 def test_image_folder_with_classes(tmp_path: Path) -> None:
@@ -167,3 +169,96 @@ def test_image_folder_with_classes(tmp_path: Path) -> None:
     (tmp_path / "cats" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataFileError, match="broken.png: unreadable image"):
         load_dataset("folder", "trainval", tmp_path)
+
+
+def _python_batches(root: Path, n: int = 20, names: list[str] | None = None) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in names or [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(range(10)) * (n // 10)}
+        (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+
+
+def test_cifar_python_batches_are_checked_file_by_file(tmp_path: Path) -> None:
+    root = tmp_path / "cifar-10-batches-py"
+    _python_batches(root)
+    # the standard file names carry the published MD5s: a file of that name with other bytes is refused
+    with pytest.raises(DataFileError, match="data_batch_1: wrong checksum: md5 .*expected c99cafc152244af753f735de"):
+        load_dataset("cifar10", "train", tmp_path)
+    assert len(load_dataset("cifar10", "train", tmp_path, verify=False)) == 90
+    (root / "data_batch_3").unlink()  # every batch is needed, not only the first
+    with pytest.raises(DataFileError, match="data_batch_3: CIFAR batch file not found"):
+        load_dataset("cifar10", "train", tmp_path, verify=False)
+    (root / "data_batch_3").mkdir()
+    with pytest.raises(DataFileError, match="data_batch_3: is a directory"):
+        load_dataset("cifar10", "train", tmp_path, verify=False)
+    (root / "data_batch_3").rmdir()
+
+    def refused(batch: dict, match: str) -> None:
+        (root / "data_batch_3").write_bytes(pickle.dumps(batch, protocol=2))
+        with pytest.raises(DataFileError, match=f"data_batch_3: {match}"):
+            load_dataset("cifar10", "train", tmp_path, verify=False)
+
+    pixels = np.zeros((20, 3072), np.uint8)
+    refused({b"data": pixels, b"labels": [200] + [0] * 19}, "CIFAR label 200 out of range .*labels are 0..9")
+    refused({b"data": pixels, b"labels": [-1] + [0] * 19}, "CIFAR label -1 out of range")
+    refused({b"data": pixels.astype(np.float32), b"labels": [0] * 20}, "CIFAR images of dtype float32; expected uint8")
+    refused({b"data": pixels[:, :100], b"labels": [0] * 20},
+            r"CIFAR images of shape \(20, 100\); expected \(N, 3072\)")
+    refused({b"data": pixels, b"labels": [0] * 19}, "20 CIFAR images but 19 labels")
+    refused({b"data": pixels[:0], b"labels": []}, "empty CIFAR batch")
+    refused({b"data": pixels, b"labels": [0.5] * 20}, "CIFAR labels of dtype float64")
+    refused({b"labels": [0] * 20}, "corrupt or truncated CIFAR python batch")
+    (root / "data_batch_3").write_bytes(b"")
+    with pytest.raises(DataFileError, match="data_batch_3: corrupt or truncated"):
+        load_dataset("cifar10", "train", tmp_path, verify=False)
+
+
+def test_cifar_binary_batches_sizes_and_labels(tmp_path: Path) -> None:
+    root = tmp_path / "cifar-10-batches-bin"
+    root.mkdir()
+    rng = np.random.default_rng(2)
+    rows = rng.integers(0, 256, (10, 3073), dtype=np.uint8)
+    rows[:, 0] = np.arange(10)
+    (root / "test_batch.bin").write_bytes(rows.tobytes())
+    assert load_dataset("cifar10", "test", tmp_path, verify=False).labels.tolist() == list(range(10))
+    (root / "test_batch.bin").write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"test_batch.bin: empty CIFAR binary batch \(0 bytes\)"):
+        load_dataset("cifar10", "test", tmp_path, verify=False)
+    random = rng.integers(0, 256, (10, 3073), dtype=np.uint8)  # random bytes: labels beyond 9 give it away
+    random[0, 0] = 77
+    (root / "test_batch.bin").write_bytes(random.tobytes())
+    with pytest.raises(DataFileError, match="test_batch.bin: CIFAR label .* out of range"):
+        load_dataset("cifar10", "test", tmp_path, verify=False)
+    # cut at a record boundary: a standard file has exactly 10,000 records
+    (root / "test_batch.bin").write_bytes(rows.tobytes())
+    with pytest.raises(DataFileError, match="test_batch.bin: truncated or padded .* 10 records"):
+        load_dataset("cifar10", "test", tmp_path)
+    # train needs every one of the five batches
+    for i in (1, 2, 4, 5):
+        (root / f"data_batch_{i}.bin").write_bytes(rows.tobytes())
+    with pytest.raises(DataFileError, match="data_batch_3.bin: CIFAR batch file not found"):
+        load_dataset("cifar10", "train", tmp_path, verify=False)
+
+
+def test_cifar_npz_dtypes_labels_and_checksum(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar10"
+    folder.mkdir()
+    path = folder / "cifar10_test_batch_first1000.npz"
+    data = np.random.default_rng(3).integers(0, 256, (30, 3072), dtype=np.uint8)
+    labels = np.arange(30) % 10
+    np.savez(path, data=data, labels=labels)
+    with pytest.raises(DataFileError, match="first1000.npz: wrong checksum: sha256"):  # not the staged file
+        load_dataset("cifar10", "test", tmp_path)
+    assert len(load_dataset("cifar10", "test", tmp_path, verify=False)) == 30
+    np.savez(path, data=data.astype(np.float64) / 255, labels=labels)
+    with pytest.raises(DataFileError, match="dtype float64; expected uint8"):
+        load_dataset("cifar10", "test", tmp_path, verify=False)
+    np.savez(path, data=data, labels=labels + 195)
+    with pytest.raises(DataFileError, match=r"CIFAR label 195 out of range \(30 such\)"):
+        load_dataset("cifar10", "test", tmp_path, verify=False)
+
+
+def test_staged_cifar_subset_passes_its_checksums(data_dir: Path) -> None:
+    train = load_dataset("cifar10", "trainval", data_dir)  # verify=True: SHA-256 and the 4000 images
+    assert train.codes.shape == (4000, 3, 32, 32) and int(train.labels.max()) == 9

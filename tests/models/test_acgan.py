@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from genzoo import latent
-from genzoo.models.acgan import ACGAN, ACGANConfig
-from genzoo.models.base import DataInfo
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.acgan import ACGAN, ACGANConfig
 from genzoo.registry import MODELS
 from tests.models.test_gan import (
     assert_gradient_flow,
@@ -35,7 +35,7 @@ def test_registered_shapes_and_gradient_flow() -> None:
     assert fake.shape == (5, 1, 8, 8)
     source, classes = model.discriminate(fake)
     assert source.shape == (5,) and classes is not None and classes.shape == (5, 4)
-    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 3, 0, 1])}
+    batch = {"x": torch.rand(6, 1, 8, 8), "label": torch.tensor([0, 1, 2, 3, 0, 1])}
     assert_gradient_flow(model, batch)
     with pytest.raises(ValueError):
         ACGAN(ACGANConfig(), DataInfo((1, 8, 8), 17, 0))  # needs labels
@@ -46,9 +46,9 @@ def test_losses_are_source_plus_class_terms() -> None:
     model = small(d_dropout=0.0)
     x = torch.rand(8, 1, 8, 8)
     y = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
-    d = model.training_step({"x": x, "y": y}, 0, "discriminator")
+    d = model.training_step({"x": x, "label": y}, 0, "discriminator")
     assert float(d["loss"].detach()) == pytest.approx(float(d["d_loss"] + d["d_class_loss"]), rel=1e-5)
-    g = model.training_step({"x": x, "y": y}, 0, "generator")
+    g = model.training_step({"x": x, "label": y}, 0, "generator")
     assert float(g["loss"].detach()) == pytest.approx(float(g["g_loss"] + g["g_class_loss"]), rel=1e-5)
     # the real half of L_C is the cross-entropy of D's class head on the real batch
     _, real_cls = model.discriminate(model.to_net(x))
@@ -57,7 +57,7 @@ def test_losses_are_source_plus_class_terms() -> None:
     assert 0 < lc_real < float(d["d_class_loss"])
     # class_weight 0 leaves only the source (GAN) loss
     plain = small(d_dropout=0.0, class_weight=0.0)
-    d0 = plain.training_step({"x": x, "y": y}, 0, "discriminator")
+    d0 = plain.training_step({"x": x, "label": y}, 0, "discriminator")
     assert float(d0["loss"].detach()) == pytest.approx(float(d0["d_loss"]), rel=1e-6)
 
 
@@ -65,7 +65,7 @@ def test_fake_labels_are_drawn_uniformly_not_from_the_batch() -> None:
     model = small()
     torch.manual_seed(0)
     labels = model._fake_labels(
-        {"x": torch.zeros(4000, 1, 8, 8), "y": torch.zeros(4000, dtype=torch.long)}, 4000
+        {"x": torch.zeros(4000, 1, 8, 8), "label": torch.zeros(4000, dtype=torch.long)}, 4000
     )
     assert labels is not None
     counts = torch.bincount(labels, minlength=4).float() / 4000

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from genzoo import latent
-from genzoo.models.base import DataInfo
-from genzoo.models.dcgan import DCGAN, DCGANConfig, sampling_stages
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.dcgan import DCGAN, DCGANConfig, sampling_stages
 from genzoo.registry import MODELS
 from tests.models.test_gan import assert_gradient_flow
 

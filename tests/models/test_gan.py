@@ -8,15 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo, GenerativeModel
-from genzoo.models.gan import CGAN, GAN, CGANConfig, GANConfig
-from genzoo.nn.gan_losses import (
-    InstanceNoise,
-    collapse_flag,
-    discriminator_loss,
-    frozen,
-    generator_loss,
-)
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.mlp_gan import CGAN, GAN, CGANConfig, GANConfig
+from genzoo.models.base import GenerativeModel
+from genzoo.nn.gan_losses import InstanceNoise, discriminator_loss, frozen, generator_loss
+from genzoo.nn.monitors import collapse_flag
 from genzoo.registry import MODELS
 
 MNIST_INFO = DataInfo((1, 28, 28), 256, 10)
@@ -64,7 +60,7 @@ def train_adversarial(
     out: dict = {}
     for step in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-        batch = {"x": x[idx], "y": y[idx]}
+        batch = {"x": x[idx], "label": y[idx]}
         for group in model.update_schedule(step):
             out = simulate_group_step(model, batch, step, group)
             opts[group].step()
@@ -186,7 +182,7 @@ def test_gradient_flow_between_players(cls: type) -> None:
     torch.manual_seed(0)
     cfg = cls.Config(latent_dim=8)
     model = cls(cfg, DataInfo((1, 8, 8), 17, 3))
-    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    batch = {"x": torch.rand(6, 1, 8, 8), "label": torch.tensor([0, 1, 2, 0, 1, 2])}
     assert_gradient_flow(model, batch)
 
 
@@ -217,13 +213,13 @@ def test_logged_scalars() -> None:
 
 
 def test_k_discriminator_steps_per_generator_step() -> None:
-    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], k=3), DataInfo((1, 8, 8), 17))
+    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], d_steps=3), DataInfo((1, 8, 8), 17))
     schedule = [model.update_schedule(s) for s in range(6)]
     assert sum(s.count("discriminator") for s in schedule) == 6
     assert [("generator" in s) for s in schedule] == [False, False, True, False, False, True]
     assert all(s[0] == "discriminator" for s in schedule)
     with pytest.raises(ValueError):
-        GAN(GANConfig(k=0), MNIST_INFO)
+        GAN(GANConfig(d_steps=0), MNIST_INFO)
 
 
 def test_sampling_is_deterministic_per_seed_and_in_range() -> None:
@@ -330,7 +326,7 @@ def test_max_norm_projection_bounds_every_discriminator_unit_after_a_step(cls: t
     linears = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Linear)]
     assert all(float(m.weight.detach().norm(dim=1).max()) <= 0.5 + 1e-6 for m in linears)  # at build
     opt = torch.optim.SGD(model.parameter_groups()["discriminator"], lr=100.0)
-    batch = {"x": torch.rand(6, 1, 8, 8), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    batch = {"x": torch.rand(6, 1, 8, 8), "label": torch.tensor([0, 1, 2, 0, 1, 2])}
     simulate_group_step(model, batch, 0, "discriminator")
     opt.step()
     assert max(float(m.weight.detach().norm(dim=1).max()) for m in linears) > 0.5  # the step broke the bound
@@ -375,16 +371,16 @@ def test_output_bias_from_marginals_is_set_once_and_survives_a_reload(cls: type)
     cfg = cls.Config(latent_dim=8, g_out_bias="marginals", data_margin=0.05)
     model = cls(cfg, info)
     x = (torch.rand(10, 1, 8, 8) > 0.7).float()
-    batch = {"x": x, "y": torch.arange(10) % 3}
+    batch = {"x": x, "label": torch.arange(10) % 3}
     model.training_step(batch, 0, "discriminator")
     p = 0.05 + 0.9 * (x.flatten(1).sum(0) + 1) / 12
     bias = model._output_layer().bias.detach().clone()
     assert torch.allclose(bias, torch.log(p / (1 - p)), atol=1e-5)
-    model.training_step({"x": torch.ones(10, 1, 8, 8), "y": batch["y"]}, 1, "discriminator")
+    model.training_step({"x": torch.ones(10, 1, 8, 8), "label": batch["label"]}, 1, "discriminator")
     assert torch.equal(model._output_layer().bias, bias)  # only the first step sets it
     fresh = cls(cfg, info)
     fresh.load_state_dict(model.state_dict())  # the "done" flag is part of the weights
-    fresh.training_step({"x": torch.ones(10, 1, 8, 8), "y": batch["y"]}, 2, "discriminator")
+    fresh.training_step({"x": torch.ones(10, 1, 8, 8), "label": batch["label"]}, 2, "discriminator")
     assert torch.equal(fresh._output_layer().bias, bias)
     with pytest.raises(ValueError, match="g_out_bias"):
         cls(cls.Config(g_out_bias="mean"), MNIST_INFO)
@@ -415,7 +411,8 @@ def test_uniform_init_and_noise_scale(cls: type) -> None:
 @pytest.mark.parametrize("name", ["gan-mnist", "cgan-mnist"])
 def test_named_configs_build_with_the_paper_optimiser(name: str) -> None:
     from genzoo.config import resolve
-    from genzoo.train.engine import build_model, build_optimizer
+    from genzoo.train.loop import build_model
+    from genzoo.train.optim import build_optimizer
 
     cfg = resolve(config=name)
     model = build_model(cfg, MNIST_INFO)
@@ -432,7 +429,7 @@ def test_cgan_mnist_generator_hears_the_label_as_loudly_as_the_noise_at_init() -
     G's joint pre-activation varied ~24x less across samples than the noise's part, G started
     label-blind and collapsed. The named config must keep the two within a small factor."""
     from genzoo.config import resolve
-    from genzoo.train.engine import build_model
+    from genzoo.train.loop import build_model
 
     def label_to_noise_ratio(model: CGAN) -> float:
         g = model.generator

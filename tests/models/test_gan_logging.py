@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from genzoo.models.base import DataInfo
-from genzoo.models.gan import GAN, GANConfig
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.mlp_gan import GAN, GANConfig
 
 
 def test_diversity_every_tenth_step() -> None:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from genzoo.core import DataInfo
 from genzoo.metrics.mmd import gaussian_kernel, mmd2
-from genzoo.models.base import DataInfo
-from genzoo.models.gmmn import GMMN, GMMNAE, GMMNAEConfig, GMMNConfig, mmd_loss
+from genzoo.models.moment_matching.gmmn import GMMN, GMMNAE, GMMNAEConfig, GMMNConfig, mmd_loss
 
 INFO = DataInfo((1, 8, 8), 17, 10)
 SIGMAS = [1.0, 2.0, 4.0, 8.0]  # the 64-dim digits are closer together than 784-dim MNIST

@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from genzoo.models.base import DataInfo
-from genzoo.models.lapgan import LAPGAN, LAPGANConfig
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.lapgan import LAPGAN, LAPGANConfig
 from genzoo.nn.pyramid import (
     build_gaussian_pyramid,
     build_laplacian_pyramid,
@@ -62,7 +62,7 @@ def test_pyramid_operators_and_errors() -> None:
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_lapgan_sample_final_resolution_and_seeded(shape: tuple[int, int, int]) -> None:
     torch.manual_seed(0)
-    model = LAPGAN(LAPGANConfig(levels=3, **TINY), DataInfo(shape, 256))
+    model = LAPGAN(LAPGANConfig(pyramid_levels=3, **TINY), DataInfo(shape, 256))
     a = model.sample(5, generator=torch.Generator().manual_seed(1))
     b = model.sample(5, generator=torch.Generator().manual_seed(1))
     c = model.sample(5, generator=torch.Generator().manual_seed(2))
@@ -80,14 +80,14 @@ def test_lapgan_sample_final_resolution_and_seeded(shape: tuple[int, int, int]) 
 
 def test_lapgan_rejects_bad_sizes() -> None:
     with pytest.raises(ValueError):
-        LAPGAN(LAPGANConfig(levels=4, **TINY), DataInfo((1, 28, 28), 256))  # 28 / 8 is not whole
+        LAPGAN(LAPGANConfig(pyramid_levels=4, **TINY), DataInfo((1, 28, 28), 256))  # 28 / 8 is not whole
     with pytest.raises(ValueError):
-        LAPGAN(LAPGANConfig(levels=2, d_input="mul", **TINY), DataInfo((1, 28, 28), 256))
+        LAPGAN(LAPGANConfig(pyramid_levels=2, d_input="mul", **TINY), DataInfo((1, 28, 28), 256))
 
 
 def test_groups_are_per_level_and_losses_touch_only_their_player() -> None:
     torch.manual_seed(0)
-    model = LAPGAN(LAPGANConfig(levels=3, **TINY), DataInfo((1, 28, 28), 256))
+    model = LAPGAN(LAPGANConfig(pyramid_levels=3, **TINY), DataInfo((1, 28, 28), 256))
     groups = model.parameter_groups()
     assert set(groups) == {"d0", "g0", "d1", "g1", "d2", "g2"}
     assert sorted(model.update_schedule(0)) == sorted(groups)
@@ -115,7 +115,7 @@ def test_groups_are_per_level_and_losses_touch_only_their_player() -> None:
 def test_lapgan_training_runs_on_digits_and_discriminators_learn() -> None:
     torch.manual_seed(0)
     x = torch.from_numpy(load_digits().images).float().unsqueeze(1) / 16.0
-    model = LAPGAN(LAPGANConfig(levels=2, dropout=0.0, **TINY), DataInfo((1, 8, 8), 17))
+    model = LAPGAN(LAPGANConfig(pyramid_levels=2, dropout=0.0, **TINY), DataInfo((1, 8, 8), 17))
     groups = model.parameter_groups()
     opts = {n: torch.optim.Adam(ps, lr=2e-3, betas=(0.5, 0.999)) for n, ps in groups.items()}
     g = torch.Generator().manual_seed(0)
@@ -153,19 +153,19 @@ def test_named_configs_build(name: str, shape: tuple[int, int, int]) -> None:
     cfg = resolve(config=name)
     model = LAPGAN(model_config(LAPGAN, cfg.model), DataInfo(shape, 256))
     assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, *shape)
-    assert set(model.parameter_groups()) == {f"{r}{k}" for r in "dg" for k in range(model.config.levels)}
+    assert set(model.parameter_groups()) == {f"{r}{k}" for r in "dg" for k in range(model.config.pyramid_levels)}
 
 
 def test_generator_kernels_are_validated() -> None:
     with pytest.raises(ValueError):
-        LAPGAN(LAPGANConfig(levels=2, g_kernels=[4, 5, 3], **TINY), DataInfo((1, 8, 8), 17))
-    model = LAPGAN(LAPGANConfig(levels=2, g_kernels=[3, 3, 1], **TINY), DataInfo((1, 8, 8), 17))
+        LAPGAN(LAPGANConfig(pyramid_levels=2, g_kernels=[4, 5, 3], **TINY), DataInfo((1, 8, 8), 17))
+    model = LAPGAN(LAPGANConfig(pyramid_levels=2, g_kernels=[3, 3, 1], **TINY), DataInfo((1, 8, 8), 17))
     assert model.sample(2).shape == (2, 1, 8, 8)
 
 
 def test_generator_step_reuses_the_fake_of_the_discriminator_step() -> None:
     torch.manual_seed(0)
-    model = LAPGAN(LAPGANConfig(levels=2, **TINY), DataInfo((1, 8, 8), 17))
+    model = LAPGAN(LAPGANConfig(pyramid_levels=2, **TINY), DataInfo((1, 8, 8), 17))
     calls = []
     model.generators[0].register_forward_hook(lambda *a: calls.append(1))
     batch = {"x": torch.rand(4, 1, 8, 8)}

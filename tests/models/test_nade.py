@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo
-from genzoo.models.nade import NADE, NADEConfig
+from genzoo.core import DataInfo
+from genzoo.models.autoregressive.nade import NADE, NADEConfig
 from genzoo.registry import MODELS
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo
-from genzoo.models.pixelrnn import DiagonalBiLSTM, PixelRNN, RowLSTM
+from genzoo.core import DataInfo
+from genzoo.models.autoregressive.pixelrnn import DiagonalBiLSTM, PixelRNN, RowLSTM
 from genzoo.registry import MODELS
 
 MODELS_UNDER_TEST = [RowLSTM, DiagonalBiLSTM]

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo
-from genzoo.models.vae import VAE, VAEConfig, discretized_gaussian_log_prob, gaussian_kl_to_standard
+from genzoo.core import DataInfo
+from genzoo.models.latent.vae import VAE, VAEConfig, discretized_gaussian_log_prob, gaussian_kl_to_standard
 
 
 def test_analytic_kl_matches_monte_carlo() -> None:

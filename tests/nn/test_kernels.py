@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo
-from genzoo.models.gmmn import GMMN, GMMNConfig, mmd_loss
+from genzoo.core import DataInfo
+from genzoo.models.moment_matching.gmmn import GMMN, GMMNConfig, mmd_loss
 from genzoo.nn.kernels import gaussian_kernel, mmd2
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genzoo.models.base import DataInfo
-from genzoo.models.nade import NADE, NADEConfig
+from genzoo.core import DataInfo
+from genzoo.models.autoregressive.nade import NADE, NADEConfig
 from genzoo.nn.discrete import discrete_log_prob
 from genzoo.nn.nade_fused import nade_logits, native_library
 

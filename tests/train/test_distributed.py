@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from genzoo.train import checkpoint as ckpt
@@ -35,3 +37,12 @@ def test_two_process_run_matches_single_process(tmp_path: Path) -> None:
     # same global batches, gradients averaged over the two halves = the full-batch gradient
     torch.testing.assert_close(ddp, single, rtol=1e-5, atol=1e-6)
     assert ckpt.list_checkpoints(tmp_path / "ddp") == [6]  # only rank 0 writes
+    # the logged loss is the global batch's (averaged over the processes), not rank 0's half
+    ddp_log, single_log = (_train_records(tmp_path / name) for name in ("ddp", "single"))
+    assert [r["step"] for r in ddp_log] == [r["step"] for r in single_log] == [6]
+    assert ddp_log[0]["loss"] == pytest.approx(single_log[0]["loss"], rel=1e-6)
+
+
+def _train_records(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["split"] == "train"]

@@ -13,10 +13,11 @@ from torch import Tensor, nn
 
 import genzoo
 from genzoo.config import ConfigError, resolve
-from genzoo.models.base import DataInfo, GenerativeModel
+from genzoo.core import DataInfo
+from genzoo.core.errors import TrainingDiverged
+from genzoo.models.base import GenerativeModel
 from genzoo.registry import MODELS, UnknownNameError
 from genzoo.train import checkpoint as ckpt
-from genzoo.train.engine import TrainingDiverged
 
 FAST = {"train.batch_size": 32, "train.progress": False, "train.log_every": 2}
 
@@ -218,7 +219,7 @@ def test_momentum_ramp_follows_the_schedule_and_resumes_exactly(tmp_path: Path) 
     (base before ``start``, final from ``saturate`` on), and a run interrupted mid-ramp ends bit for bit
     where the uninterrupted one does."""
     from genzoo.config import TrainConfig
-    from genzoo.train.engine import momentum_at
+    from genzoo.train.optim import momentum_at
 
     cfg = TrainConfig(momentum_final=0.7, momentum_ramp_epochs=[1, 3])
     assert [momentum_at(0.5, cfg, s, 10) for s in (0, 9, 10, 19, 20, 29, 30, 99)] == pytest.approx(

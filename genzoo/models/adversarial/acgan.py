@@ -13,7 +13,7 @@ class cross-entropy on real and on fake samples; G's loss is the non-saturating 
 ``-log P(S = real | X_fake)`` (``loss: minimax`` for ``log P(S = fake | X_fake)`` negated as in
 ``-L_S``) plus the class cross-entropy on its samples.
 
-Networks: the DCGAN architecture of :mod:`genzoo.models.dcgan` (as the paper's appendix models are
+Networks: the DCGAN architecture of :mod:`genzoo.models.adversarial.dcgan` (as the paper's appendix models are
 DCGAN-style: transposed convolutions with batch norm and ReLU in G, strided LeakyReLU(0.2) convolutions
 with dropout 0.5 in D). G's input is the noise concatenated with the one-hot class (the paper's
 110-d input on CIFAR-10 is 100 noise + 10 class dimensions); D's last convolution outputs
@@ -28,27 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genzoo.models.base import Batch, DataInfo
-from genzoo.models.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
-from genzoo.models.gan import AdversarialModel
-from genzoo.nn.gan_losses import dcgan_init_
+from genzoo.core import Batch, DataInfo
+from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
+from genzoo.models.adversarial.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
+from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
 
 @dataclass
-class ACGANConfig:
-    latent_dim: int = 100
-    noise: str = "uniform"  # uniform U(-1,1) | gaussian
+class ACGANConfig(AdversarialConfig):
     g_features: int = 64
     d_features: int = 64
     d_dropout: float = 0.5
     class_weight: float = 1.0  # weight of L_C relative to L_S (paper: 1)
     init_std: float = 0.02
-    loss: str = "nonsaturating"  # nonsaturating | minimax (source part of G's loss)
-    k: int = 1
-    real_label: float = 1.0  # < 1: one-sided label smoothing of the source target
-    instance_noise: float = 0.0
-    instance_noise_steps: int = 10000
 
 
 @register_model("acgan")

@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms, split_logits
 from genzoo.nn.masked import MaskedConv2d
 from genzoo.registry import register_model
@@ -97,45 +98,29 @@ class _AutoregressiveConvModel(GenerativeModel):
         """Logits of every conditional, in the layout of :func:`genzoo.nn.discrete.discrete_log_prob`."""
         return split_logits(self.network(x, y), self.C, self.levels)
 
-    def log_prob(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
-        """Exact ``log p(x)`` (nats, shape ``(N,)``) of the discrete images (PixelRNN Eq. 1-2).
+    def condition_keys(self) -> tuple[str, ...]:
+        return ("label",) if self.conditional else ()
 
-        A class-conditional model given no ``condition`` returns the exact marginal
-        ``log (1/K) sum_y p(x | y)`` over the ``K`` classes with a uniform class prior.
-        """
-        if self.conditional and condition is None:
-            k = self.data_info.num_classes
-            per_class = [
-                self.log_prob(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device))
-                for c in range(k)
-            ]
-            return torch.logsumexp(torch.stack(per_class, 0), 0) - math.log(k)
-        return discrete_log_prob(self.logits(x, condition), x, self.levels)
+    def log_prob(self, x: Tensor, condition: Any = None) -> Tensor:
+        """Exact ``log p(x)`` (nats, shape ``(N,)``) of the discrete images (PixelRNN Eq. 1-2); for a
+        class-conditional model the conditional ``log p(x | y)`` given ``{"label": y}``."""
+        y = self.check_condition(x.shape[0], condition).get("label")
+        return discrete_log_prob(self.logits(x, y), x, self.levels)
+
+    def log_marginal(self, x: Tensor) -> Tensor:
+        """A class-conditional model's exact marginal ``log (1/K) sum_y p(x | y)`` under a uniform class
+        prior (``K`` network passes)."""
+        k = self.data_info.num_classes
+        per_class = [self.log_prob(x, torch.full((x.shape[0],), c, dtype=torch.long)) for c in range(k)]
+        return torch.logsumexp(torch.stack(per_class, 0), 0) - math.log(k)
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         """Mean negative log-likelihood per image (nats); bits/dim logged too."""
-        y = batch.get("y") if self.conditional else None
-        if self.conditional and y is None:
-            raise ValueError(f"{self.name} with conditional=True needs labels (batch['y'])")
-        nll = -self.log_prob(batch["x"], y).mean()
+        nll = -self.log_prob(batch["x"], self.batch_condition(batch) or None).mean()
         bpd = nll.detach() / (self.data_info.dims * math.log(2))
         return {"loss": nll, "nll": nll.detach(), "bits_per_dim": bpd}
 
     # ----- sampling --------------------------------------------------------------------------------
-    def _labels(self, n: int, condition: Tensor | None) -> Tensor | None:
-        if not self.conditional:
-            if condition is not None:
-                raise ValueError(
-                    f"{self.name} is unconditional (config conditional=False); condition must be None"
-                )
-            return None
-        if condition is None:  # a class-balanced grid: 0, 1, ..., K-1, 0, 1, ...
-            return torch.arange(n, device=self.device) % self.data_info.num_classes
-        condition = condition.to(self.device).long().reshape(-1)
-        if condition.shape[0] != n:
-            raise ValueError(f"condition has {condition.shape[0]} labels for {n} samples")
-        return condition
-
     def _pick(self, out: Tensor, c: int) -> Tensor:
         """Logits of colour ``c`` from the output vector ``(N, out_ch)`` of one position."""
         if self.levels == 2:
@@ -146,14 +131,14 @@ class _AutoregressiveConvModel(GenerativeModel):
     def sample(
         self,
         n: int,
-        condition: Tensor | None = None,
+        condition: Any = None,
         generator: torch.Generator | None = None,
         method: str = "fast",
         rows: int | None = None,
     ) -> Tensor:
         """``n`` images in ``[0, 1]``, shape ``(n, C, H, W)``.
 
-        ``condition``: class labels ``(n,)`` of a conditional model (default ``arange(n) % num_classes``).
+        ``condition``: ``{"label": (n,)}`` for a class-conditional model.
         ``method``: ``"fast"`` (per-position activation cache), ``"row"`` (recompute only the current
         row from cached rows above) or ``"naive"`` (whole network per sub-pixel); all three consume the
         generator identically. ``rows``: sample only the first ``rows`` rows (the rest stay 0), e.g. to
@@ -162,7 +147,7 @@ class _AutoregressiveConvModel(GenerativeModel):
         if method not in ("fast", "row", "naive"):
             raise ValueError(f"method must be 'fast', 'row' or 'naive', got {method!r}")
         dev = self.device
-        y = self._labels(n, condition)
+        y = self.check_condition(n, condition).get("label")
         gdev = generator.device if generator is not None else dev
         u = torch.rand(n, self.C, self.Hgt, self.Wid, generator=generator, device=gdev).to(dev)
         x = torch.zeros(n, self.C, self.Hgt, self.Wid, device=dev)

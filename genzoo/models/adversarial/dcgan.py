@@ -17,7 +17,7 @@ The number of up/down-sampling stages comes from the image size: it is halved wh
 8 -> 1 stage from 4x4. Each stage is a 4x4 kernel with stride 2 and padding 1.
 
 The GAN objective is Eq. 1 of Goodfellow et al. 2014 (non-saturating generator loss by default); see
-:class:`genzoo.models.gan.AdversarialModel` for the two-player training step and stabilisers.
+:class:`genzoo.models.adversarial.mlp_gan.AdversarialModel` for the two-player training step and stabilisers.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from genzoo.models.base import DataInfo
-from genzoo.models.gan import AdversarialModel
+from genzoo.core import DataInfo
+from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.nn.dropout import Dropout
-from genzoo.nn.gan_losses import dcgan_init_
+from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
 
@@ -99,17 +99,10 @@ class DCGANDiscriminator(nn.Module):
 
 
 @dataclass
-class DCGANConfig:
-    latent_dim: int = 100
-    noise: str = "uniform"  # uniform U(-1,1) (paper) | gaussian
+class DCGANConfig(AdversarialConfig):
     g_features: int = 64  # feature maps of G's last hidden stage (doubling towards the input)
     d_features: int = 64  # feature maps of D's first stage (doubling towards the output)
     init_std: float = 0.02
-    loss: str = "nonsaturating"  # nonsaturating | minimax
-    k: int = 1
-    real_label: float = 1.0  # < 1: one-sided label smoothing
-    instance_noise: float = 0.0  # initial std on D inputs ([-1, 1] units)
-    instance_noise_steps: int = 10000
 
 
 @register_model("dcgan")

@@ -75,7 +75,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms, split_logits
 from genzoo.nn.masked import MaskedConv2d, raster_mask
 from genzoo.registry import register_model
@@ -161,8 +162,9 @@ class PixelRNN(GenerativeModel):
         """Logits in the layout of :func:`genzoo.nn.discrete.discrete_log_prob` for images ``x``."""
         return split_logits(self._head(self._stream(self._input(x))), self.C, self.levels)
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, condition: object = None) -> Tensor:
         """Exact ``log p(x)`` in nats of the discrete images (Eqs. 1-2), shape ``(N,)``."""
+        self.check_condition(x.shape[0], condition)
         return discrete_log_prob(self.logits(x), x, self.levels)
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
@@ -196,7 +198,7 @@ class PixelRNN(GenerativeModel):
     def sample(
         self,
         n: int,
-        condition: Tensor | None = None,
+        condition: object = None,
         generator: torch.Generator | None = None,
         method: str = "fast",
     ) -> Tensor:
@@ -206,8 +208,7 @@ class PixelRNN(GenerativeModel):
         ``method="naive"`` recomputes the whole network for every sub-pixel. One uniform per sub-pixel
         is drawn from ``generator`` up front and used by inverse CDF, so both give identical images.
         """
-        if condition is not None:
-            raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
+        self.check_condition(n, condition)
         if method not in ("fast", "naive"):
             raise ValueError(f"method must be 'fast' or 'naive', got {method!r}")
         was_training = self.training

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob
 from genzoo.nn.nade_fused import nade_logits
 from genzoo.registry import register_model
@@ -98,8 +99,9 @@ class NADE(GenerativeModel):
             prefix = prefix + xb @ wb
         return torch.cat(out, dim=1)
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, condition: object = None) -> Tensor:
         """Exact ``log p(x)`` in nats, shape ``(N,)`` (Eq. 1)."""
+        self.check_condition(x.shape[0], condition)
         x = x.reshape(x.shape[0], -1)
         return discrete_log_prob(self.logits(x), x, 2)
 
@@ -113,7 +115,7 @@ class NADE(GenerativeModel):
     def sample(
         self,
         n: int,
-        condition: Tensor | None = None,
+        condition: object = None,
         generator: torch.Generator | None = None,
         method: str = "fast",
     ) -> Tensor:
@@ -122,8 +124,7 @@ class NADE(GenerativeModel):
         ``method="fast"``: running pre-activations, O(DH) per image. ``method="naive"``: recompute
         ``p(x_d | x_<d)`` from scratch at every step, O(D^2 H); same generator => same images.
         """
-        if condition is not None:
-            raise ValueError("NADE is unconditional; condition must be None")
+        self.check_condition(n, condition)
         dev = self.device
         u = torch.rand(n, self.D, generator=generator, device=generator.device if generator else dev).to(dev)
         # inverse CDF for a Bernoulli: x_d = 1 iff u_d < sigmoid(l_d) iff l_d > logit(u_d); the thresholds

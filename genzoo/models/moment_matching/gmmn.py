@@ -43,12 +43,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.kernels import KernelScale, check_kernel_scale, gaussian_kernel, mmd2
 from genzoo.registry import register_model
 
@@ -91,7 +93,7 @@ class GMMNConfig:
     noise_dim: int = 10
     hidden: list[int] = field(default_factory=lambda: [64, 256, 256, 1024])
     sigmas: list[float] = field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0, 40.0, 80.0])
-    loss: str = "sqrt"  # "sqrt" (paper) | "mmd2"
+    loss: Literal["sqrt", "mmd2"] = "sqrt"  # "sqrt" (paper) | "mmd2"
     unbiased: bool = False  # the paper's estimator is the biased one (Eq. 2)
     #: how ``sigmas`` are read: "variance" exp(-d²/(2σ)) as the authors' code, or "std" exp(-d²/(2σ²))
     kernel_scale: KernelScale = "variance"
@@ -123,8 +125,9 @@ class GMMN(GenerativeModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        self.check_condition(n, condition)
         z = _uniform((n, self.config.noise_dim), generator, self.device)
         return self.generator(z).view(n, *self.data_info.shape)
 
@@ -138,7 +141,7 @@ class GMMNAEConfig:
     noise_dim: int = 10
     hidden: list[int] = field(default_factory=lambda: [64, 256, 256, 1024])
     sigmas: list[float] = field(default_factory=lambda: [1.0])  # kernel bandwidths in code space
-    loss: str = "sqrt"
+    loss: Literal["sqrt", "mmd2"] = "sqrt"
     unbiased: bool = False
     #: how ``sigmas`` are read, as in :class:`GMMNConfig` (the code-space sigma = 1 is the same either way)
     kernel_scale: KernelScale = "variance"
@@ -211,8 +214,9 @@ class GMMNAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        self.check_condition(n, condition)
         return self.decode(self.sample_codes(n, generator))
 
     @torch.no_grad()

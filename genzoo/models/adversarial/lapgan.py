@@ -35,7 +35,7 @@ linear output);
 a band discriminator applies 5x5 and strided 5x5 convolutions (``d_channels``), dropout and a
 linear logit. Images are mapped to ``[-1, 1]`` inside; :meth:`sample` returns ``[0, 1]``.
 
-Works for any ``H, W`` divisible by ``2**(levels-1)``: MNIST 28 -> 14 -> 7, CIFAR-10 32 -> 16 -> 8.
+Works for any ``H, W`` divisible by ``2**(pyramid_levels-1)``: MNIST 28 -> 14 -> 7, CIFAR-10 32 -> 16 -> 8.
 LAPGAN has no tractable likelihood (the paper reports a Parzen estimate), so it defines neither
 ``log_prob`` nor ``log_prob_bound``.
 """
@@ -43,19 +43,21 @@ LAPGAN has no tractable likelihood (the paper reports a Parzen estimate), so it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.nn.pyramid import build_gaussian_pyramid, upsample
 from genzoo.registry import register_model
 
 
 @dataclass
 class LAPGANConfig:
-    levels: int = 3  # pyramid levels K+1 (32 -> 16 -> 8 for CIFAR-10)
+    pyramid_levels: int = 3  # pyramid levels K+1 (32 -> 16 -> 8 for CIFAR-10)
     noise_dim: int = 100  # noise of the coarsest generator
     coarse_g_hidden: int = 1200
     coarse_d_hidden: int = 600
@@ -63,7 +65,7 @@ class LAPGANConfig:
     g_kernels: list[int] = field(default_factory=lambda: [7, 7, 5])  # band generator conv sizes (odd)
     d_channels: int = 128
     dropout: float = 0.5  # in the discriminators
-    d_input: str = "add"  # "add": D_k sees h + l (paper); "concat": [h, l] as channels
+    d_input: Literal["add", "concat"] = "add"  # "add": D_k sees h + l (paper); "concat": [h, l] as channels
 
 
 class _CoarseGenerator(nn.Module):
@@ -147,21 +149,21 @@ class LAPGAN(GenerativeModel):
         super().__init__(config, data_info)
         if len(data_info.shape) != 3:
             raise ValueError(f"LAPGAN needs (C, H, W) images, got shape {data_info.shape}")
-        if config.levels < 1:
-            raise ValueError("levels must be >= 1")
+        if config.pyramid_levels < 1:
+            raise ValueError("pyramid_levels must be >= 1")
         if len(config.g_kernels) != 3 or any(k % 2 == 0 or k < 1 for k in config.g_kernels):
             raise ValueError(f"g_kernels must be three odd sizes, got {config.g_kernels}")
         if config.d_input not in ("add", "concat"):
             raise ValueError(f"d_input must be 'add' or 'concat', got {config.d_input!r}")
         c, h, w = data_info.shape
-        f = 2 ** (config.levels - 1)
+        f = 2 ** (config.pyramid_levels - 1)
         if h % f or w % f:
-            raise ValueError(f"image size {h}x{w} is not divisible by 2**(levels-1) = {f}")
+            raise ValueError(f"image size {h}x{w} is not divisible by 2**(pyramid_levels-1) = {f}")
         self.coarse_shape = (c, h // f, w // f)
         self._pending: dict[int, tuple[tuple[int, int, int], Tensor]] = {}  # level -> fake of its D step
         self.generators = nn.ModuleList()
         self.discriminators = nn.ModuleList()
-        for k in range(config.levels - 1):
+        for k in range(config.pyramid_levels - 1):
             size = (h // 2**k, w // 2**k)
             self.generators.append(_BandGenerator(c, config.g_channels, list(config.g_kernels)))
             self.discriminators.append(
@@ -174,19 +176,19 @@ class LAPGAN(GenerativeModel):
     # ----- training -----------------------------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         groups: dict[str, list[nn.Parameter]] = {}
-        for k in range(self.config.levels):
+        for k in range(self.config.pyramid_levels):
             groups[f"d{k}"] = list(self.discriminators[k].parameters())
             groups[f"g{k}"] = list(self.generators[k].parameters())
         return groups
 
     def update_schedule(self, step: int) -> list[str]:
         """Every level, discriminator then generator, at every step (levels are independent)."""
-        return [name for k in range(self.config.levels) for name in (f"d{k}", f"g{k}")]
+        return [name for k in range(self.config.pyramid_levels) for name in (f"d{k}", f"g{k}")]
 
     def _level_data(self, x: Tensor, k: int) -> tuple[Tensor, Tensor | None]:
         """The real band ``h_k`` and condition ``l_k = u(I_{k+1})`` (``None`` at the coarsest level)."""
-        gauss = build_gaussian_pyramid(x * 2 - 1, self.config.levels)
-        if k == self.config.levels - 1:
+        gauss = build_gaussian_pyramid(x * 2 - 1, self.config.pyramid_levels)
+        if k == self.config.pyramid_levels - 1:
             return gauss[k], None
         cond = upsample(gauss[k + 1])
         return gauss[k] - cond, cond
@@ -204,7 +206,7 @@ class LAPGAN(GenerativeModel):
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         role, k = group[0], int(group[1:])
-        if role not in "dg" or not 0 <= k < self.config.levels:
+        if role not in "dg" or not 0 <= k < self.config.pyramid_levels:
             raise KeyError(f"unknown parameter group {group!r}")
         real, cond = self._level_data(batch["x"], k)
         n = real.shape[0]
@@ -236,10 +238,11 @@ class LAPGAN(GenerativeModel):
     # ----- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+        self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
         """Eq. 5: generate the coarsest image, then add generated bands coarse to fine."""
-        top = self.config.levels - 1
+        self.check_condition(n, condition)
+        top = self.config.pyramid_levels - 1
         image = self._fake(top, None, n, generator)
         for k in range(top - 1, -1, -1):
             cond = upsample(image)

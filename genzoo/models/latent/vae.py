@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.special import log_ndtr
 
-from genzoo.models.base import Batch, DataInfo, GenerativeModel
+from genzoo.core import Batch, DataInfo
+from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
 LOG_2PI = math.log(2 * math.pi)
@@ -38,10 +40,10 @@ LOG_2PI = math.log(2 * math.pi)
 class VAEConfig:
     latent_dim: int = 50
     hidden: list[int] = field(default_factory=lambda: [200, 200])  # MLP hidden sizes
-    activation: str = "tanh"  # tanh (the papers) | relu | softplus
-    architecture: str = "mlp"  # mlp | conv
+    activation: Literal["tanh", "relu", "softplus"] = "tanh"  # tanh (the papers) | relu | softplus
+    architecture: Literal["mlp", "conv"] = "mlp"  # mlp | conv
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])
-    decoder: str = "auto"  # auto | bernoulli | discretized-gaussian
+    decoder: Literal["auto", "bernoulli", "discretized-gaussian"] = "auto"  # auto | bernoulli | discretized-gaussian
     min_log_scale: float = -7.0  # floor on the discretised Gaussian's log sigma
     sample_mean: bool = True  # sample() returns E[x|z] (as the papers' figures) instead of a draw
     upper_layers: list[int] = field(default_factory=list)  # extra stochastic layers above latent_dim (MLP)
@@ -248,7 +250,7 @@ class VAE(GenerativeModel):
                 z = mu + eps * (0.5 * logvar).exp()
         return z
 
-    def decode(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+    def decode(self, z: Tensor, condition: object = None) -> Tensor:
         """E[x|z] in [0, 1] for a top-layer code ``z`` (lower layers, if any, at their conditional means)."""
         return self._mean_from_first(self._down(z, use_mean=True))
 
@@ -288,11 +290,12 @@ class VAE(GenerativeModel):
             out.update(reconstruction=-rec.mean().detach(), kl=kl.mean().detach())
         return out
 
-    def log_prob_bound(self, x: Tensor, k: int = 1, chunk: int | None = None) -> Tensor:
+    def log_prob_bound(self, x: Tensor, k: int = 1, condition: object = None, chunk: int | None = None) -> Tensor:
         """k = 1: the ELBO (analytic KL, one sample). k > 1: the importance-weighted bound L_k.
 
         Samples are processed ``chunk`` at a time so memory stays bounded for k = 5000.
         """
+        self.check_condition(x.shape[0], condition)
         if k == 1:
             return self.elbo(x)[0]
         if self.upper_encoders:
@@ -321,9 +324,10 @@ class VAE(GenerativeModel):
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
 
     def sample(
-        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None,
+        self, n: int, condition: object = None, generator: torch.Generator | None = None,
         mean: bool | None = None,
     ) -> Tensor:
+        self.check_condition(n, condition)
         dtype = next(self.parameters()).dtype
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=dtype)
         z1 = self._down(z, generator)

@@ -1,0 +1,36 @@
+"""The core layer: types every other layer shares (data, models, metrics and the engine import it; it
+imports none of them)."""
+
+from genzoo.core.capabilities import ExactLikelihood, HasLatent, LikelihoodBound, Reconstructs, has_likelihood
+from genzoo.core.conditions import (
+    BoxSpec,
+    ConditionSpec,
+    FramesSpec,
+    ImageSpec,
+    KeypointSpec,
+    LabelSpec,
+    TextSpec,
+    check_condition,
+    default_condition,
+    render_conditions,
+)
+from genzoo.core.errors import (
+    CheckpointError,
+    ConditionError,
+    ConfigError,
+    DataFileError,
+    GenzooError,
+    MetricUnavailable,
+    TrainingDiverged,
+    UsageError,
+)
+from genzoo.core.results import MetricResult
+from genzoo.core.types import Batch, DataInfo, Dataset
+
+__all__ = [
+    "Batch", "BoxSpec", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError", "DataFileError",
+    "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
+    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "Reconstructs",
+    "TextSpec", "TrainingDiverged", "UsageError", "check_condition", "default_condition", "has_likelihood",
+    "render_conditions",
+]

@@ -1,0 +1,48 @@
+"""What a model can do beyond sampling, as protocols checked with ``isinstance`` (never ``getattr`` probing).
+
+The evaluator reports "not defined" for a capability a model lacks. ``condition`` is the model's
+conditions by key (``None`` for an unconditional model), as in ``sample``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor
+
+
+@runtime_checkable
+class ExactLikelihood(Protocol):
+    """``log_prob(x, condition)``: the exact log-probability in nats of each (discrete) image, ``(N,)``.
+    A conditional model returns the conditional likelihood ``log p(x | condition)``."""
+
+    def log_prob(self, x: Tensor, condition: Any = None) -> Tensor: ...
+
+
+@runtime_checkable
+class LikelihoodBound(Protocol):
+    """``log_prob_bound(x, k, condition)``: the importance-weighted lower bound with ``k`` samples
+    (Burda et al. 2016; ``k = 1`` is the ELBO), nats per image ``(N,)``."""
+
+    def log_prob_bound(self, x: Tensor, k: int, condition: Any = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasLatent(Protocol):
+    """A latent code: ``latent_dim`` and ``decode(z, condition)`` -> images in [0, 1] (interpolation and
+    vector arithmetic, :mod:`genzoo.latent`). ``sample_latent(n, generator)`` is optional."""
+
+    latent_dim: int
+
+    def decode(self, z: Tensor, condition: Any = None) -> Tensor: ...
+
+
+@runtime_checkable
+class Reconstructs(Protocol):
+    """``reconstruct(x)``: images in [0, 1] through the model's code (autoencoders)."""
+
+    def reconstruct(self, x: Tensor) -> Tensor: ...
+
+
+def has_likelihood(model: Any) -> bool:
+    return isinstance(model, (ExactLikelihood, LikelihoodBound))

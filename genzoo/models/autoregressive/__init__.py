@@ -1,0 +1,1 @@
+"""Autoregressive models with exact likelihoods: NADE, PixelCNN (masked and gated) and PixelRNN."""

@@ -1,0 +1,81 @@
+"""Optimisers and schedules as pure functions of the config and the step (so a resumed run follows them exactly)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from genzoo.config import TrainConfig
+
+
+# ----- small pure helpers ---------------------------------------------------------------------------
+def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig, group: str) -> torch.optim.Optimizer:
+    o: dict[str, Any] = {
+        "optimizer": cfg.optimizer, "lr": cfg.lr, "betas": cfg.betas, "momentum": cfg.momentum,
+        "weight_decay": cfg.weight_decay, "eps": cfg.eps,
+    }
+    o.update(cfg.per_group.get(group, {}))
+    name = o["optimizer"].lower()
+    if name in ("adam", "adamw", "adamax"):
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}[name]
+        return cls(params, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
+    if name == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=o["lr"], momentum=o["momentum"], eps=o["eps"], weight_decay=o["weight_decay"]
+        )
+    raise ValueError(f"unknown optimizer {name!r}; known: adam, adamw, adamax, sgd, rmsprop")
+
+
+def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up, then the schedule. Stateless."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    epoch = step // max(steps_per_epoch, 1)
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    if cfg.lr_schedule == "cosine":
+        t = (step - cfg.warmup_steps) / max(total_steps - cfg.warmup_steps, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    if cfg.lr_schedule == "exponential":
+        return cfg.lr_decay**epoch
+    if cfg.lr_schedule == "step":
+        return cfg.lr_decay ** (epoch // max(cfg.lr_step_epochs, 1))
+    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step")
+
+
+def momentum_at(base: float, cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Momentum at ``step``: ``base`` up to epoch ``start``, then linear in the epoch number to
+    ``cfg.momentum_final`` at epoch ``saturate`` and constant after (``[start, saturate] =
+    cfg.momentum_ramp_epochs``; epochs counted from 0). This is pylearn2's ``MomentumAdjustor``, with
+    which Goodfellow et al. 2014 (released code: 0.5 -> 0.7 over epochs 1..250) and Mirza & Osindero
+    2014 (Sec. 4.1: "initial value of .5 which was increased up to 0.7") trained. ``base`` unchanged
+    when ``momentum_final`` is None. Stateless, so a resumed run follows the same ramp."""
+    if cfg.momentum_final is None:
+        return base
+    start, saturate = cfg.momentum_ramp_epochs
+    epoch = step // max(steps_per_epoch, 1)
+    alpha = min(max((epoch - start) / (saturate - start), 0.0), 1.0)
+    return base + (cfg.momentum_final - base) * alpha
+
+
+def check_momentum_ramp(cfg: TrainConfig, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+    """Clear errors for a ramp the optimisers cannot follow or that makes no sense."""
+    if cfg.momentum_final is None:
+        return
+    ramp = list(cfg.momentum_ramp_epochs)
+    if len(ramp) != 2 or not 0 <= ramp[0] < ramp[1]:
+        raise ValueError(
+            f"train.momentum_ramp_epochs must be [start, saturate] with 0 <= start < saturate, got {ramp}"
+        )
+    if not 0.0 <= cfg.momentum_final < 1.0:
+        raise ValueError(f"train.momentum_final must be in [0, 1), got {cfg.momentum_final}")
+    for group, opt in optimizers.items():
+        if "momentum" not in opt.param_groups[0]:
+            raise ValueError(
+                f"train.momentum_final needs an optimizer with momentum (sgd, rmsprop); "
+                f"the {group!r} group uses {type(opt).__name__}"
+            )
