@@ -195,9 +195,12 @@ class AdversarialModel(GenerativeModel):
                 loss=loss,
                 g_loss=g_loss.detach(),
                 d_fake_g=d_fake,
-                diversity=torch.tensor(diversity(fake, self.to_net(x))),
                 diverged=torch.tensor(1.0 if not torch.isfinite(g_loss) or ns > 10.0 else 0.0),
             )
+            # a logged statistic, not a loss: measured on every 10th step only (the engine averages each
+            # key over the steps that report it, so the logged mean has the same expectation)
+            if step % 10 == 0:
+                out["diversity"] = torch.tensor(diversity(fake, self.to_net(x)))
             return out
         raise ValueError(f"unknown parameter group {group!r}; groups are discriminator, generator")
 

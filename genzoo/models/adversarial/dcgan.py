@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from genzoo.core import DataInfo
 from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
+from genzoo.nn.dropout import Dropout
 from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
 
@@ -88,7 +89,7 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.LeakyReLU(0.2, True))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))  # genzoo.nn.dropout: cheap mask at p = 0.5, same distribution
             width_in, width = width, width * 2
         layers.append(nn.Conv2d(width_in, outputs, base, 1, 0))
         self.net = nn.Sequential(*layers)

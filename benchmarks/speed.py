@@ -1,0 +1,205 @@
+"""Training speed per CPU-second and achieved GFLOP/s, measured with the engine's own training step.
+
+Two measurements, each in ONE process so that the machine's load (shared with other jobs) affects
+every variant alike, timed with ``time.process_time`` (CPU seconds of this process, not wall time):
+
+``nade``
+    NADE (``nade-binarized-mnist``: H = 500, batch 100, Adam) with its likelihood computed three
+    ways, interleaved step by step: ``reference`` (plain autograd over (N, block, H) tensors, what
+    genzoo ran before), ``torch`` (blocked triangular GEMMs, recomputing autograd function) and
+    ``native`` (the C++ kernel, :mod:`genzoo.nn.nade_fused`). Same weights, same batches.
+``acgan``
+    AC-GAN (``acgan-mnist``) with its discriminator's dropout as ``torch.nn.Dropout`` (one Bernoulli
+    draw per element) and as :class:`genzoo.nn.dropout.Dropout` (bits of random bytes), interleaved.
+``models``
+    every model's named config, a few engine steps each (``Trainer.train_step``: batch, forward,
+    backward, clip, optimiser step of every scheduled group).
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` over one training step: it counts
+matrix products and convolutions (forward and backward), not elementwise work, so GFLOP/s measures
+how close a model gets to the core's matrix-multiply peak. NADE's FLOPs are counted on the reference
+formulation for every variant (the native kernel is invisible to the counter, the blocked one does
+extra multiplications by zero), so the three NADE rows divide the same useful work by their times.
+
+Usage (one torch thread; a few minutes in all)::
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py nade --repeats 5
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py acgan --repeats 5
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py models --steps 3
+
+Rows are appended to ``benchmarks/results/speed.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import hardware, write_result  # noqa: E402
+from genzoo.config import resolve  # noqa: E402
+from genzoo.nn.nade_fused import nade_logits, native_library  # noqa: E402
+from genzoo.train.loop import Trainer  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "speed.jsonl"
+DATA_DIR = os.environ.get("GENZOO_SHARED_DATA", "/work/shared/data")
+
+#: named config -> overrides for the throughput measurement (none: the config's own batch size)
+MODEL_CONFIGS: dict[str, dict[str, Any]] = {
+    "vae-binarized-mnist": {},
+    "vae2-binarized-mnist": {},
+    "nade-binarized-mnist": {},
+    "pixelcnn-binarized-mnist": {},
+    "gated-pixelcnn-binarized-mnist": {},
+    "row-lstm-binarized-mnist": {},
+    "diagonal-bilstm-binarized-mnist": {},
+    "gan-mnist": {},
+    "cgan-mnist": {},
+    "dcgan-mnist": {},
+    "acgan-mnist": {},
+    "gmmn-mnist": {},
+    "gmmn-ae-mnist": {"model.ae_steps": 0},  # time the GMMN stage
+    "lapgan-mnist": {},
+}
+
+
+def make_trainer(config: str, overrides: dict[str, Any], workdir: Path) -> Trainer:
+    cfg = resolve(config=config, overrides={"train.progress": False, "train.tensorboard": False, **overrides})
+    return Trainer(cfg, workdir / config, data_dir=DATA_DIR)
+
+
+def count_flops(trainer: Trainer, step: int) -> int:
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step(step)
+    return int(counter.get_total_flops())
+
+
+def nade(repeats: int, batch: int) -> None:
+    """reference vs blocked torch vs native NADE training steps, interleaved, per CPU-second."""
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer("nade-binarized-mnist", {"train.batch_size": batch}, Path(tmp))
+        model = trainer.model
+        variants = {"reference": model.logits_reference}
+        variants["torch"] = lambda x: nade_logits(x, model.W, model.c, model.V, model.b, model.FUSED_BLOCK, "torch")
+        if native_library() is not None:
+            variants["native"] = lambda x: nade_logits(
+                x, model.W, model.c, model.V, model.b, model.FUSED_BLOCK, "native"
+            )
+        model.logits = variants["reference"]  # type: ignore[method-assign]
+        flops = count_flops(trainer, 0)
+        times: dict[str, list[float]] = {k: [] for k in variants}
+        for fn in variants.values():  # warm-up (builds the native library, first allocations)
+            model.logits = fn  # type: ignore[method-assign]
+            trainer.train_step(0)
+        for r in range(repeats):
+            for name, fn in variants.items():
+                model.logits = fn  # type: ignore[method-assign]
+                t0 = time.process_time()
+                trainer.train_step(1 + r)
+                times[name].append(time.process_time() - t0)
+    ref = statistics.median(times["reference"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        row = {
+            "bench": "nade", "variant": name, "batch": batch, "repeats": repeats,
+            "cpu_s_per_step_median": round(med, 4), "cpu_s_per_step_all": [round(t, 4) for t in ts],
+            "images_per_cpu_s": round(batch / med, 1), "gflop_per_step": round(flops / 1e9, 3),
+            "gflop_per_cpu_s": round(flops / 1e9 / med, 2), "speedup_vs_reference": round(ref / med, 2),
+            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+        }
+        write_result(RESULTS, row)
+
+
+def acgan(repeats: int) -> None:
+    """AC-GAN steps with torch's dropout vs genzoo's p = 0.5 dropout, interleaved, per CPU-second."""
+    from genzoo.nn.dropout import Dropout
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer("acgan-mnist", {}, Path(tmp))
+        net = trainer.model.discriminator
+        spots = [(parent, name) for parent in net.modules() for name, child in parent.named_children()
+                 if isinstance(child, Dropout)]
+        variants = {"torch.nn.Dropout": lambda p: torch.nn.Dropout(p), "genzoo Dropout": Dropout}
+        times: dict[str, list[float]] = {k: [] for k in variants}
+        batch = trainer.train_cfg.batch_size
+        trainer.train_step(0)
+        for r in range(repeats):
+            for name, make in variants.items():
+                for parent, child in spots:
+                    setattr(parent, child, make(0.5))
+                t0 = time.process_time()
+                trainer.train_step(1 + r)
+                times[name].append(time.process_time() - t0)
+    ref = statistics.median(times["torch.nn.Dropout"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        write_result(RESULTS, {
+            "bench": "acgan-dropout", "variant": name, "batch": batch, "repeats": repeats, "dropout_layers": len(spots),
+            "cpu_s_per_step_median": round(med, 4), "images_per_cpu_s": round(batch / med, 1),
+            "speedup_vs_torch_dropout": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
+            "time": time.strftime("%Y-%m-%d %H:%M"),
+        })
+
+
+def models(steps: int, names: list[str]) -> None:
+    """images per CPU-second and GFLOP per CPU-second of each named config's engine step."""
+    torch.set_num_threads(1)
+    for config in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = make_trainer(config, MODEL_CONFIGS.get(config, {}), Path(tmp))
+            batch = trainer.train_cfg.batch_size
+            fast_logits = getattr(trainer.model, "logits", None)
+            if hasattr(trainer.model, "logits_reference"):  # NADE: count the useful work (see the docstring)
+                trainer.model.logits = trainer.model.logits_reference
+            flops = count_flops(trainer, 0)
+            if hasattr(trainer.model, "logits_reference"):
+                trainer.model.logits = fast_logits
+            trainer.train_step(1)  # warm-up
+            ts = []
+            for s in range(steps):
+                t0 = time.process_time()
+                trainer.train_step(2 + s)
+                ts.append(time.process_time() - t0)
+        med = statistics.median(ts)
+        write_result(RESULTS, {
+            "bench": "models", "config": config, "batch": batch, "steps": steps,
+            "cpu_s_per_step_median": round(med, 4), "images_per_cpu_s": round(batch / med, 1),
+            "gflop_per_step": round(flops / 1e9, 3), "gflop_per_cpu_s": round(flops / 1e9 / med, 2),
+            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+        })
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("nade")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch", type=int, default=100)
+    p = sub.add_parser("acgan")
+    p.add_argument("--repeats", type=int, default=5)
+    p = sub.add_parser("models")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--configs", nargs="+", default=list(MODEL_CONFIGS))
+    a = ap.parse_args()
+    if a.what == "nade":
+        nade(a.repeats, a.batch)
+    elif a.what == "acgan":
+        acgan(a.repeats)
+    else:
+        models(a.steps, a.configs)
+
+
+if __name__ == "__main__":
+    main()

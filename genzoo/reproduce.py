@@ -1,0 +1,388 @@
+"""Reproduction suite: one paper's protocol end to end, with the result recorded beside the paper's.
+
+``reproduce(name)`` takes an entry of :data:`ENTRIES` (one table, as data: named config, metric and its
+options, the paper's number and citation), trains the config under a training-time budget
+(``genzoo.api.train`` with a hook that also evaluates the model at a few points of the budget: the
+metric-vs-time curve), evaluates the final model with the paper's metric and protocol
+(``genzoo.api.evaluate``), and appends one JSON row to a results file
+(default ``benchmarks/results/reproduce.jsonl``): the number, the paper's number, hardware, threads,
+epochs, wall times, the curve and the time at which it first came within 1 %, 5 % and 10 % of the
+paper. :func:`render_markdown` turns the rows into the section of BENCHMARKS.md between
+``<!-- reproduce:begin -->`` and ``<!-- reproduce:end -->`` (:func:`update_markdown`), and
+:func:`write_curve_svg` draws each curve as an SVG chart (:func:`genzoo.report.plots.line_chart`).
+
+The budget counts training time only: the curve's evaluations pause the clock (they run on copies
+of the checkpoint, with the training RNG state saved and restored, so they do not change training).
+Training also stops at the config's own length (``train.epochs`` / ``train.steps``) if that comes
+first. Curve points use the cheaper ``curve_options`` (fewer samples / images, stated in the row);
+the final number uses the entry's full ``options``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo.core import MetricResult
+from genzoo.core.errors import UsageError
+
+RESULTS_FILE = Path("benchmarks/results/reproduce.jsonl")
+BEGIN, END = "<!-- reproduce:begin -->", "<!-- reproduce:end -->"
+
+
+class ReproduceError(UsageError):
+    """An unknown entry, a bad override or an unusable results file (a one-line message)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One paper number and the protocol that measures it."""
+
+    config: str  # named config (genzoo/configs) or YAML path
+    metric: str  # registered metric (genzoo list)
+    key: str  # field of the metric's result that is the number
+    higher_is_better: bool
+    paper: float | None  # the paper's number (None: the paper has none for this data)
+    citation: str
+    options: dict[str, Any] = field(default_factory=dict)  # metric options of the final number
+    curve_options: dict[str, Any] = field(default_factory=dict)  # cheaper options for curve points
+    overrides: dict[str, Any] = field(default_factory=dict)  # config overrides (section.key: value)
+    notes: str = ""  # what differs from the paper's protocol
+
+
+_NLL = {"metric": "nll", "key": "nll_nats", "higher_is_better": False}
+_PARZEN = {"metric": "parzen", "key": "parzen_log_likelihood",
+           "higher_is_better": True, "options": {"n_samples": 10000},
+           "curve_options": {"n_samples": 1000, "n_valid": 1000, "n_test": 1000}}
+_EXACT = {**_NLL, "options": {}, "curve_options": {"subset": 1000}}
+_VAE = {**_NLL, "options": {"importance_samples": 5000, "subset": 1000},
+        "curve_options": {"importance_samples": 100, "subset": 500}}
+
+#: name -> entry. Paper numbers as the papers' tables give them (nats; Parzen: mean log-likelihood).
+ENTRIES: dict[str, Entry] = {
+    "vae": Entry("vae-binarized-mnist", **_VAE, paper=88.71,
+                 citation="Burda et al. 2016, Table 1 (VAE, 1 stochastic layer, k=1 training; L_5000)",
+                 notes="test NLL on 1000 evenly spaced test images (the paper: all 10,000)"),
+    "vae2": Entry("vae2-binarized-mnist", **_VAE, paper=88.08,
+                  citation="Burda et al. 2016, Table 1 (VAE, 2 stochastic layers, k=1 training; L_5000)",
+                  notes="test NLL on 1000 evenly spaced test images (the paper: all 10,000)"),
+    "nade": Entry("nade-binarized-mnist", **_EXACT, paper=88.86,
+                  citation="Larochelle & Murray 2011, Table 2 (NADE, binarized MNIST)",
+                  notes="Adam instead of the paper's SGD with validation-chosen learning rate"),
+    "pixelcnn": Entry("pixelcnn-binarized-mnist", **_EXACT, paper=81.30,
+                      citation="van den Oord et al. 2016a, Table 4 (PixelCNN, binarized MNIST)"),
+    "row-lstm": Entry("row-lstm-binarized-mnist", **_EXACT, paper=80.54,
+                      citation="van den Oord et al. 2016a, Table 4 (Row LSTM, 7 layers)"),
+    "diagonal-bilstm": Entry("diagonal-bilstm-binarized-mnist", **_EXACT, paper=79.20,
+                             citation="van den Oord et al. 2016a, Table 4 (Diagonal BiLSTM, 7 layers)"),
+    "gan": Entry("gan-mnist", **_PARZEN, paper=225.0,
+                 citation="Goodfellow et al. 2014, Table 1 (Parzen, MNIST)"),
+    "cgan": Entry("cgan-mnist", **_PARZEN, paper=132.0,
+                  citation="Mirza & Osindero 2014, Table 1 (Parzen, MNIST)"),
+    "gmmn": Entry("gmmn-mnist", **_PARZEN, paper=147.0,
+                  citation="Li, Swersky & Zemel 2015, Table 1 (GMMN, MNIST)",
+                  notes="Adam instead of the authors' SGD (lr 2, momentum 0.9, loss weight 1000)"),
+    "gmmn-ae": Entry("gmmn-ae-mnist", **_PARZEN, paper=282.0,
+                     citation="Li, Swersky & Zemel 2015, Table 1 (GMMN+AE, MNIST)",
+                     notes="auto-encoder trained end to end (no layer-wise pre-training); Adam"),
+    "dcgan": Entry("dcgan-mnist", metric="fid", key="fid", higher_is_better=False, paper=None,
+                   citation="Radford et al. 2016 (no MNIST number); FID in the reference MNIST classifier's "
+                            "features",
+                   options={"n_samples": 10000, "extractor": "classifier:mnist"},
+                   curve_options={"n_samples": 2000, "extractor": "classifier:mnist"}),
+    "acgan": Entry("acgan-mnist", metric="class-accuracy", key="accuracy", higher_is_better=True, paper=None,
+                   citation="Odena et al. 2016 (ImageNet/CIFAR-10 only); accuracy of the reference MNIST "
+                            "classifier on class-conditional samples",
+                   options={"n_samples": 10000, "extractor": "classifier:mnist"},
+                   curve_options={"n_samples": 2000, "extractor": "classifier:mnist"}),
+}
+
+
+def get_entry(name: str, entries: dict[str, Entry] | None = None) -> Entry:
+    table = ENTRIES if entries is None else entries
+    if name not in table:
+        raise ReproduceError(f"unknown reproduction {name!r}; known: {', '.join(table)}")
+    return table[name]
+
+
+def within(value: float, paper: float | None, frac: float, higher_is_better: bool) -> bool:
+    """Is ``value`` at least as good as ``paper`` made worse by ``frac`` of its magnitude?"""
+    if paper is None:
+        return False
+    slack = abs(paper) * frac
+    return value >= paper - slack if higher_is_better else value <= paper + slack
+
+
+def _hardware(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
+    model = platform.processor() or "unknown model"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()} CPU ({model}), {os.cpu_count()} cores"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class _Curve:
+    """Engine hook: stops training at the budget and evaluates at ``points`` fractions of it.
+
+    Training time excludes the evaluations (the clock pauses while a curve point is computed).
+    """
+
+    def __init__(self, entry: Entry, budget_s: float, points: int, data_dir: Any, device: str,
+                 evaluate: Callable[..., dict[str, Any]]) -> None:
+        self.entry, self.budget_s, self.data_dir, self.device = entry, budget_s, data_dir, device
+        self.marks = [budget_s * (i + 1) / (points + 1) for i in range(points)]  # final point = the real eval
+        self.evaluate = evaluate
+        self.start: float | None = None
+        self.paused = 0.0
+        self.curve: list[dict[str, Any]] = []
+        self.stopped_by = "schedule"
+        self.train_s = 0.0
+        self.steps_per_epoch = 1
+        self.cpu_start: float | None = None
+        self.cpu_paused = 0.0
+        self.train_cpu_s = 0.0
+
+    def elapsed(self) -> float:
+        return 0.0 if self.start is None else time.perf_counter() - self.start - self.paused
+
+    def __call__(self, trainer: Any, done: int) -> None:
+        if self.start is None:  # the clock starts after the first step (compilation, first allocations)
+            self.start = time.perf_counter()
+            self.cpu_start = time.process_time()
+            self.steps_per_epoch = max(1, int(trainer.steps_per_epoch))
+        self.train_s = self.elapsed()
+        self.train_cpu_s = time.process_time() - (self.cpu_start or 0.0) - self.cpu_paused
+        if self.marks and self.train_s >= self.marks[0]:
+            self.marks.pop(0)
+            t0, c0 = time.perf_counter(), time.process_time()
+            trainer.save_checkpoint(done)
+            with torch.random.fork_rng(devices=[torch.device(self.device)] if self.device.startswith("cuda") else []):
+                res = self.evaluate(trainer.run_dir, [self.entry.metric], options=self.entry.curve_options,
+                                    data_dir=self.data_dir, device=self.device, write=False)[self.entry.metric]
+            self.curve.append(_point(self.entry, res, self.train_s, done, done / trainer.steps_per_epoch))
+            self.paused += time.perf_counter() - t0
+            self.cpu_paused += time.process_time() - c0
+        if self.train_s >= self.budget_s and done < trainer.total_steps:
+            trainer.total_steps = done  # the engine ends the loop and writes the final checkpoint
+            self.stopped_by = "budget"
+
+
+def _point(entry: Entry, res: MetricResult, train_s: float, step: int, epoch: float) -> dict[str, Any]:
+    if "unavailable" in res:
+        return {"train_s": round(train_s, 1), "step": step, "epoch": round(epoch, 3), "unavailable": res["unavailable"]}
+    return {"train_s": round(train_s, 1), "step": step, "epoch": round(epoch, 3), "value": float(res[entry.key])}
+
+
+def reproduce(
+    name: str,
+    budget_minutes: float = 60.0,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] = "runs/reproduce",
+    results_file: str | os.PathLike[str] | None = RESULTS_FILE,
+    curve_points: int = 3,
+    device: str = "cpu",
+    seed: int = 0,
+    entries: dict[str, Entry] | None = None,
+    overrides: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    hooks: list[Any] | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Run entry ``name`` end to end and return (and append to ``results_file``) its result row.
+
+    ``entries`` replaces the table (tests), ``overrides`` adds config overrides, ``options`` replaces
+    metric options of the final evaluation; ``hooks`` are extra engine hooks (e.g. the GPU suite's).
+    A fresh run directory ``out_dir/<name>-<time>`` is used every time.
+    """
+    from genzoo import api
+
+    entry = get_entry(name, entries)
+    if budget_minutes <= 0:
+        raise ReproduceError(f"--budget-minutes must be positive, got {budget_minutes}")
+    if options:
+        entry = replace(entry, options={**entry.options, **options})
+    merged = {**entry.overrides, **(overrides or {}), "train.progress": False}
+    run_dir = Path(out_dir) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if run_dir.exists():
+        raise ReproduceError(f"{run_dir} already exists; wait a second or choose another --out-dir")
+    if entry.options.get("extractor", "").startswith("classifier:"):
+        _ensure_classifier(entry.options["extractor"].split(":", 1)[1], data_dir, device)
+    curve = _Curve(entry, 60.0 * budget_minutes, curve_points, data_dir, device, api.evaluate)
+    wall0 = time.perf_counter()
+    run = api.train(config=entry.config, overrides=merged, run_dir=run_dir, data_dir=data_dir, device=device,
+                    seed=seed, hooks=[*(hooks or []), curve])
+    train_wall = time.perf_counter() - wall0
+    t0 = time.perf_counter()
+    res = api.evaluate(run.run_dir, [entry.metric], options=entry.options, data_dir=data_dir, device=device)
+    res = res[entry.metric]
+    eval_s = time.perf_counter() - t0
+    if "unavailable" in res:
+        raise ReproduceError(f"{name}: metric {entry.metric!r} unavailable: {res['unavailable']}")
+    epochs = run.step / curve.steps_per_epoch
+    final = _point(entry, res, curve.train_s, run.step, epochs)
+    points = [*curve.curve, final]
+    row: dict[str, Any] = {
+        "entry": name, "config": entry.config, "overrides": {k: v for k, v in merged.items() if k != "train.progress"},
+        "metric": entry.metric, "key": entry.key, "value": final["value"],
+        "stderr": res.errors.get(entry.key),  # the standard error the metric reports for its headline
+        "higher_is_better": entry.higher_is_better, "paper": entry.paper, "citation": entry.citation,
+        "options": entry.options, "curve_options": entry.curve_options, "notes": entry.notes,
+        "seed": seed, "budget_minutes": budget_minutes, "stopped_by": curve.stopped_by, "steps": run.step,
+        "epochs": round(epochs, 3), "batch_size": run.config.train.batch_size,
+        "train_s": round(curve.train_s, 1), "train_cpu_s": round(curve.train_cpu_s, 1),
+        "load_average_end": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
+        "train_wall_s": round(train_wall, 1), "eval_s": round(eval_s, 1),
+        "curve": points, "time_to": _time_to(entry, points),
+        "hardware": _hardware(device), "device": device, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "genzoo_commit": _git_commit(), "run_dir": str(run.run_dir),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": command or " ".join(["genzoo", "reproduce", name, "--budget-minutes", f"{budget_minutes:g}"]),
+        "metric_result": res.to_dict(),
+    }
+    if results_file is not None:
+        path = Path(results_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps(row, default=str) + "\n")
+    return row
+
+
+def _time_to(entry: Entry, points: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Training seconds of the first curve point within 1 / 5 / 10 % of the paper (None: not reached)."""
+    out: dict[str, float | None] = {}
+    for frac in (0.01, 0.05, 0.10):
+        hit = [p["train_s"] for p in points if "value" in p and within(p["value"], entry.paper, frac,
+                                                                        entry.higher_is_better)]
+        out[f"{int(frac * 100)}%"] = hit[0] if hit else None
+    return out
+
+
+def _ensure_classifier(dataset: str, data_dir: Any, device: str) -> None:
+    """Train and cache the reference classifier the metric needs, once (minutes on a CPU)."""
+    from genzoo.metrics.classifier import classifier_path, train_reference_classifier
+
+    if not classifier_path(dataset).is_file():
+        print(f"reproduce: training the reference {dataset} classifier first (cached for later runs)", file=sys.stderr)
+        train_reference_classifier(dataset, data_dir, None, None, 0, device, verbose=False)
+
+
+# ----- the BENCHMARKS.md section ------------------------------------------------------------------
+def read_results(results_file: str | os.PathLike[str] = RESULTS_FILE) -> list[dict[str, Any]]:
+    path = Path(results_file)
+    if not path.is_file():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ReproduceError(f"{path}:{i}: not a JSON line ({e.msg})") from None
+    return rows
+
+
+def _fmt(v: float | None, stderr: float | None = None) -> str:
+    if v is None:
+        return "—"
+    s = f"{v:.4g}" if abs(v) < 10 else f"{v:.2f}"
+    return s + (f" ± {stderr:.2f}" if stderr is not None else "")
+
+
+def _fmt_minutes(s: float | None) -> str:
+    return "—" if s is None else f"{s / 60:.1f} min"
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    """The reproduction table (one row per run, newest last) and each run's curve."""
+    if not rows:
+        return "No reproduction runs recorded yet (`genzoo reproduce NAME`)."
+    lines = [
+        "| entry | metric | genzoo | paper | within 1% / 5% / 10% at | epochs (steps × batch) | training (wall, CPU) | "
+        "stopped by | hardware, threads, load average | date |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = r.get("time_to", {})
+        reach = " / ".join(_fmt_minutes(t.get(k)) for k in ("1%", "5%", "10%"))
+        better = "higher" if r["higher_is_better"] else "lower"
+        cpu = f", {r['train_cpu_s'] / 60:.1f} CPU-min" if r.get("train_cpu_s") is not None else ""
+        load = f", load {r['load_average_end']}" if r.get("load_average_end") is not None else ""
+        lines.append(
+            f"| {r['entry']} (`{r['config']}`) | {r['metric']} ({r['key']}, {better} is better) "
+            f"| {_fmt(r['value'], r.get('stderr'))} | {_fmt(r.get('paper'))} | {reach} "
+            f"| {r['epochs']:.2f} ({r['steps']} × {r['batch_size']}) | {_fmt_minutes(r['train_s'])}{cpu} "
+            f"(+ {r['eval_s']:.0f} s eval) | {r['stopped_by']} | {r['hardware']}, {r['threads']} thread(s){load} "
+            f"| {r['date']} |"
+        )
+    lines.append("")
+    lines.append("Curves (training minutes: value; curve points use the cheaper `curve_options`, the last "
+                 "point is the final protocol):")
+    lines.append("")
+    for r in rows:
+        pts = ", ".join(
+            f"{p['train_s'] / 60:.1f}: {_fmt(p['value'])}" if "value" in p else f"{p['train_s'] / 60:.1f}: n/a"
+            for p in r["curve"]
+        )
+        extra = f" {r['notes']}." if r.get("notes") else ""
+        lines.append(f"- **{r['entry']}** ({r['date']}, `{r['command']}`): {pts}. {r['citation']}.{extra}")
+    return "\n".join(lines)
+
+
+def update_markdown(markdown_file: str | os.PathLike[str], rows: list[dict[str, Any]]) -> bool:
+    """Replace the text between the reproduce markers of ``markdown_file``; False if it has none."""
+    path = Path(markdown_file)
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        return False
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{render_markdown(rows)}\n{END}{tail}")
+    return True
+
+
+def write_curve_svg(row: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """The row's curve (value vs training minutes) as an SVG line chart, the paper's number beside it."""
+    from genzoo.report.plots import line_chart
+
+    pts = [(p["train_s"] / 60, p["value"]) for p in row["curve"] if "value" in p]
+    if not pts:
+        raise ReproduceError(f"{row['entry']}: no curve point has a value")
+    series = {"genzoo": pts}
+    if row.get("paper") is not None:
+        series["paper"] = [(0.0, row["paper"]), (max(x for x, _ in pts), row["paper"])]
+    title = f"{row['entry']}: {row['metric']} ({row['key']}) vs training minutes"
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(line_chart(series, title=title, xlabel="training minutes") + "\n")
+    return out
+
+
+def entries_as_rows() -> list[dict[str, Any]]:
+    """The table of entries, for `genzoo reproduce --list`."""
+    return [{"name": k, **asdict(v)} for k, v in ENTRIES.items()]

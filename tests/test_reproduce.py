@@ -1,0 +1,91 @@
+"""`genzoo reproduce`: a tiny end-to-end run on the digits (seconds), with the entry table overridden."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from genzoo import api
+from genzoo.cli import main
+from genzoo.reproduce import (
+    BEGIN,
+    END,
+    ENTRIES,
+    Entry,
+    ReproduceError,
+    read_results,
+    render_markdown,
+    reproduce,
+    update_markdown,
+    within,
+    write_curve_svg,
+)
+
+TINY = Entry(
+    "vae-digits", metric="nll", key="nll_nats", higher_is_better=False, paper=30.0,
+    citation="a made-up number for the test", options={"importance_samples": 4, "subset": 40},
+    curve_options={"importance_samples": 2, "subset": 20},
+    overrides={"train.steps": 100000, "train.batch_size": 64, "train.sample_every": 100000,
+               "train.checkpoint_every": 100000, "train.eval_every": 100000, "train.tensorboard": False},
+)
+
+
+def test_tiny_reproduction_end_to_end(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    row = reproduce("tiny", budget_minutes=0.04, out_dir=tmp_path / "runs", results_file=results,
+                    curve_points=2, entries={"tiny": TINY})
+    # the budget (2.4 s of training), not the 100,000-step schedule, ended training
+    assert row["stopped_by"] == "budget" and 0 < row["steps"] < 100000
+    assert row["train_s"] >= 0.04 * 60 and row["epochs"] == pytest.approx(row["steps"] / (1257 // 64), rel=1e-3)
+    # the recorded number is the paper's metric of the final checkpoint, with the entry's protocol
+    again = api.evaluate(row["run_dir"], ["nll"], options=TINY.options, write=False)["nll"]
+    assert row["value"] == pytest.approx(again["nll_nats"]) and math.isfinite(row["value"])
+    assert row["stderr"] == pytest.approx(again["nll_stderr"])
+    # curve: the points in training-time order, the last one is the final protocol's number
+    times = [p["train_s"] for p in row["curve"]]
+    assert times == sorted(times) and row["curve"][-1]["value"] == row["value"] and len(row["curve"]) >= 2
+    assert row["paper"] == 30.0 and set(row["time_to"]) == {"1%", "5%", "10%"}
+    assert read_results(results) == [json.loads(json.dumps(row, default=str))]
+    md = render_markdown(read_results(results))
+    assert "tiny (`vae-digits`)" in md and "budget" in md
+    svg = write_curve_svg(row, tmp_path / "curve.svg").read_text()
+    assert svg.startswith("<svg") and "polyline" in svg
+
+
+def test_within_and_table() -> None:
+    assert within(89.0, 88.71, 0.01, higher_is_better=False)
+    assert not within(90.0, 88.71, 0.01, higher_is_better=False)
+    assert within(215.0, 225.0, 0.05, higher_is_better=True) and not within(200.0, 225.0, 0.10, True)
+    assert not within(1.0, None, 0.10, True)
+    need = {"vae", "vae2", "nade", "pixelcnn", "row-lstm", "diagonal-bilstm", "gan", "cgan", "gmmn", "gmmn-ae",
+            "dcgan", "acgan"}
+    assert need <= set(ENTRIES)
+    from genzoo.config import named_configs
+    from genzoo.registry import METRICS
+
+    for name, e in ENTRIES.items():
+        assert e.config in named_configs(), name
+        assert e.metric in METRICS.names(), name
+
+
+def test_cli_errors_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reproduce", "no-such-paper", "--results", str(tmp_path / "r.jsonl")]) == 2
+    assert "unknown reproduction 'no-such-paper'" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
+    with pytest.raises(ReproduceError, match="budget"):
+        reproduce("tiny", budget_minutes=0, entries={"tiny": TINY}, results_file=None)
+    md = tmp_path / "B.md"
+    md.write_text(f"# x\n{BEGIN}\nold\n{END}\ntail\n")
+    row = {"entry": "e", "config": "c", "metric": "nll", "key": "nll_nats", "value": 90.0, "stderr": 0.5,
+           "higher_is_better": False, "paper": 88.0, "time_to": {"1%": None, "5%": 60.0, "10%": 60.0},
+           "epochs": 1.0, "steps": 10, "batch_size": 5, "train_s": 60.0, "eval_s": 2.0, "stopped_by": "budget",
+           "hardware": "cpu", "threads": 1, "date": "d", "curve": [{"train_s": 60.0, "value": 90.0}],
+           "command": "genzoo reproduce e", "citation": "cite", "notes": ""}
+    (tmp_path / "r.jsonl").write_text(json.dumps(row) + "\n")
+    assert main(["reproduce", "--render", "--results", str(tmp_path / "r.jsonl"), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "old" not in text and "| e (`c`)" in text and "90.00 ± 0.50" in text and text.endswith("tail\n")
+    assert update_markdown(tmp_path / "r.jsonl", []) is False  # no markers: untouched
