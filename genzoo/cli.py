@@ -384,11 +384,12 @@ def _classifier_args(p: argparse.ArgumentParser) -> None:
 def _classifier(a: argparse.Namespace) -> int:
     import json as _json
 
+    from genzoo.defaults import resolve_device
     from genzoo.metrics.classifier import train_reference_classifier
 
-    from genzoo.defaults import resolve_device
-
-    path = train_reference_classifier(a.dataset, a.data_dir, a.out_dir, a.epochs, a.seed, resolve_device(a.device), verbose=True)
+    path = train_reference_classifier(
+        a.dataset, a.data_dir, a.out_dir, a.epochs, a.seed, resolve_device(a.device), verbose=True
+    )
     record = path.with_suffix(".json")
     facts = _json.loads(record.read_text()) if record.is_file() else {}
     print(f"wrote {path}" + (f" (test accuracy {facts['test_accuracy']:.4f})" if "test_accuracy" in facts else ""))
