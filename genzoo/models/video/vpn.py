@@ -28,9 +28,10 @@ cross-entropy against the grey-level targets** ``-sum_p [x_p log q_p + (1 - x_p)
 reports it in nats per predicted frame (64x64 pixels, 10 frames predicted from 10): VPN 87.6; the
 lower bound 86.3 is the cross-entropy of the targets with themselves (their binary entropy
 ``sum_p H(x_p)``), reached only by predicting every grey value exactly. That number is not a likelihood
-of 8-bit data; genzoo gives it as :meth:`VideoPixelNetwork.cross_entropy` with ``output: bernoulli``
-(``log_prob`` then raises :class:`MetricUnavailable`). With ``output: categorical`` (the default for
-8-bit data) ``log_prob`` is the exact likelihood of the 8-bit frames and bits/dim follows.
+of 8-bit data, so it is a model of its own, ``vpn-grey`` (:class:`GreyTargetVPN`: the same network,
+trained and scored with :meth:`GreyTargetVPN.cross_entropy`, no ``log_prob``, samples binary pixels).
+``vpn`` (:class:`VideoPixelNetwork`) is the exact-likelihood model: Bernoulli outputs on binary frames,
+the ``levels``-way softmax on 8-bit frames, so ``log_prob`` is exact and bits/dim follows.
 
 Samplers
 --------
@@ -56,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
-from genzoo.core.errors import ConditionError, ConfigError, MetricUnavailable, UsageError
+from genzoo.core.errors import ConfigError, UsageError
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d
@@ -68,8 +69,7 @@ from genzoo.registry import register_model
 class VPNConfig:
     """Defaults: the paper's Moving MNIST network (Sec. 5.1 and Appendix): 8 encoder RMBs with dilations
     1, 2, 4, 8 (twice), a ConvLSTM of 256 channels, 12 decoder RMBs; blocks carry ``2 * channels`` = 256
-    feature maps. ``output``: ``auto`` (Bernoulli for binary data, ``levels``-way softmax otherwise),
-    ``categorical`` or ``bernoulli`` (the paper's grey-target cross-entropy on 8-bit data)."""
+    feature maps. ``conditional``: take the ``context`` condition and model the frames after it."""
 
     channels: int = 128
     encoder_blocks: int = 8
@@ -77,26 +77,22 @@ class VPNConfig:
     lstm_channels: int = 256
     decoder_blocks: int = 12
     first_kernel: int = 3
-    output: str = "auto"
     conditional: bool = True
 
 
-@register_model("vpn")
-class VideoPixelNetwork(GenerativeModel):
-    """Video Pixel Network (Kalchbrenner et al. 2016): encoders + ConvLSTM + PixelCNN decoder, exact likelihood."""
+class _VideoPixelNetworkBase(GenerativeModel):
+    """The network and samplers shared by ``vpn`` and ``vpn-grey``; subclasses define the output and score."""
 
     Config = VPNConfig
+    #: Bernoulli outputs (a sigmoid per sub-pixel) rather than a ``levels``-way softmax
+    bernoulli: bool = True
 
     def __init__(self, config: VPNConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
         if len(data_info.shape) != 4:
-            raise ConfigError(f"vpn models videos (T, C, H, W); the data has shape {tuple(data_info.shape)}")
+            raise ConfigError(f"{self.name} models videos (T, C, H, W); the data has shape {tuple(data_info.shape)}")
         self.T, self.C, self.H, self.W = data_info.shape
         self.levels = data_info.levels
-        out = config.output if config.output != "auto" else ("bernoulli" if self.levels == 2 else "categorical")
-        if out not in ("bernoulli", "categorical"):
-            raise ConfigError(f"vpn output {config.output!r}: use auto, categorical or bernoulli")
-        self.bernoulli = out == "bernoulli"
         self.out_ch = self.C if self.bernoulli else output_channels(self.C, self.levels)
         c = config.channels
         if c < 1 or c % self.C:
@@ -187,49 +183,6 @@ class VideoPixelNetwork(GenerativeModel):
             return m
         return m.view(m.shape[0], self.levels, self.C, self.H, self.W)
 
-    # ----- likelihood ----------------------------------------------------------------------------------
-    def log_prob_frames(self, x: Tensor, condition: Any = None) -> Tensor:
-        """Exact ``log p(x_t | x_<t, context)`` of every frame, nats ``(N, T)``."""
-        x = self.check_video(x)
-        if self.bernoulli and self.levels > 2:
-            raise MetricUnavailable(
-                "this vpn has a Bernoulli output on 8-bit frames (the paper's Moving MNIST protocol): it has "
-                "no likelihood of the 8-bit data; use cross_entropy() (nats per frame), or output: categorical"
-            )
-        out = self.network(x, self._context(x.shape[0], condition))
-        levels = 2 if self.bernoulli else self.levels
-        lp = discrete_log_prob(self._logits(out), x.flatten(0, 1), levels)
-        return lp.view(x.shape[0], self.T)
-
-    def log_prob(self, x: Tensor, condition: Any = None) -> Tensor:
-        """Exact ``log p(x)`` (``log p(x | context)`` when conditional), nats per video ``(N,)`` (Eq. 2)."""
-        return self.log_prob_frames(x, condition).sum(1)
-
-    def cross_entropy(self, x: Tensor, condition: Any = None) -> Tensor:
-        """The paper's Moving MNIST score: the Bernoulli cross-entropy of the sigmoid outputs against the
-        grey-level targets ``x``, summed over each frame's pixels, nats ``(N, T)`` (Sec. 5.1). Equals
-        ``-log_prob_frames`` on binary frames. Needs a Bernoulli output."""
-        x = self.check_video(x)
-        if not self.bernoulli:
-            raise MetricUnavailable("cross_entropy() needs a vpn with a Bernoulli output (output: bernoulli)")
-        out = self.network(x, self._context(x.shape[0], condition))
-        ce = F.binary_cross_entropy_with_logits(out, x, reduction="none")
-        return ce.flatten(2).sum(2)
-
-    def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
-        """Mean negative log-likelihood per video (the grey-target cross-entropy with ``output: bernoulli``
-        on 8-bit data); nats per frame and bits/dim logged."""
-        cond = self.batch_condition(batch) or None
-        if self.bernoulli and self.levels > 2:
-            per_frame = self.cross_entropy(batch["x"], cond)
-        else:
-            per_frame = -self.log_prob_frames(batch["x"], cond)
-        nll = per_frame.sum(1).mean()
-        logged = {"loss": nll, "nats_per_frame": per_frame.detach().mean()}
-        if not (self.bernoulli and self.levels > 2):
-            logged["bits_per_dim"] = nll.detach() / (self.data_info.dims * math.log(2))
-        return logged
-
     # ----- sampling ------------------------------------------------------------------------------------
     def _pick(self, out: Tensor, c: int) -> Tensor:
         """Logits of colour ``c`` from an output vector ``(N, out_ch)``."""
@@ -260,7 +213,7 @@ class VideoPixelNetwork(GenerativeModel):
         gdev = generator.device if generator is not None else dev
         u = torch.rand(n, self.T, self.C, self.H, self.W, generator=generator, device=gdev).to(dev)
         x = torch.zeros(n, self.T, self.C, self.H, self.W, device=dev)
-        levels = 2 if self.bernoulli else self.levels
+        levels = 2 if self.bernoulli else self.levels  # vpn-grey draws binary pixels
         if method == "fast":
             prev = torch.cat([self._start(n), context], 1)
             inputs = self._encode(prev)
@@ -281,6 +234,55 @@ class VideoPixelNetwork(GenerativeModel):
                             out = self.network(x, context)[:, t, :, i, j]
                         x[:, t, c, i, j] = sample_from_uniforms(self._pick(out, c), u[:, t, c, i, j], levels)
         return x
+
+
+@register_model("vpn")
+class VideoPixelNetwork(_VideoPixelNetworkBase):
+    """Video Pixel Network (Kalchbrenner et al. 2016): encoders + ConvLSTM + PixelCNN decoder, exact likelihood."""
+
+    def __init__(self, config: VPNConfig, data_info: DataInfo) -> None:
+        self.bernoulli = data_info.levels == 2
+        super().__init__(config, data_info)
+
+    def log_prob_frames(self, x: Tensor, condition: Any = None) -> Tensor:
+        """Exact ``log p(x_t | x_<t, context)`` of every frame, nats ``(N, T)`` (Eq. 2)."""
+        x = self.check_video(x)
+        out = self.network(x, self._context(x.shape[0], condition))
+        lp = discrete_log_prob(self._logits(out), x.flatten(0, 1), self.levels)
+        return lp.view(x.shape[0], self.T)
+
+    def log_prob(self, x: Tensor, condition: Any = None) -> Tensor:
+        """Exact ``log p(x)`` (``log p(x | context)`` when conditional), nats per video ``(N,)`` (Eq. 2)."""
+        return self.log_prob_frames(x, condition).sum(1)
+
+    def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
+        """Mean negative log-likelihood per video; nats per frame and bits/dim logged."""
+        per_frame = -self.log_prob_frames(batch["x"], self.batch_condition(batch) or None)
+        nll = per_frame.sum(1).mean()
+        bpd = nll.detach() / (self.data_info.dims * math.log(2))
+        return {"loss": nll, "nats_per_frame": per_frame.detach().mean(), "bits_per_dim": bpd}
+
+
+@register_model("vpn-grey")
+class GreyTargetVPN(_VideoPixelNetworkBase):
+    """Video Pixel Network scored as in the paper's Moving MNIST experiment: sigmoid outputs, cross-entropy
+    against grey-level targets (nats per frame; not a likelihood of the 8-bit frames, so no ``log_prob``)."""
+
+    bernoulli = True
+
+    def cross_entropy(self, x: Tensor, condition: Any = None) -> Tensor:
+        """The paper's Moving MNIST score (Sec. 5.1): the Bernoulli cross-entropy of the sigmoid outputs
+        against the grey-level targets ``x``, summed over each frame's pixels, nats ``(N, T)``. On binary
+        frames it equals ``-log p(x_t | x_<t)``."""
+        x = self.check_video(x)
+        out = self.network(x, self._context(x.shape[0], condition))
+        ce = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+        return ce.flatten(2).sum(2)
+
+    def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
+        """Mean grey-target cross-entropy per video; nats per frame logged."""
+        per_frame = self.cross_entropy(batch["x"], self.batch_condition(batch) or None)
+        return {"loss": per_frame.sum(1).mean(), "nats_per_frame": per_frame.detach().mean()}
 
 
 def grey_target_entropy(x: Tensor) -> Tensor:
