@@ -339,6 +339,9 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
+import genzoo.cli_video  # noqa: E402,F401  (genzoo video)
+
+
 # ----- entry point -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from genzoo import __version__

@@ -4,7 +4,7 @@ A video batch is a float tensor ``(N, T, C, H, W)`` in ``[0, 1]`` (``C`` 1 or 3)
 ``batch["x"]`` for video datasets (:mod:`genzoo.data.moving_mnist`). :func:`write_gif` tiles the ``N``
 videos of a batch side by side in every frame of one animated GIF; :func:`write_strip` writes one PNG
 with a row of frames per video (the same as :func:`genzoo.images.save_sheet` for videos, but with
-every frame). :func:`gif_bytes` is what the HTML report embeds (as ``data:image/gif;base64,...``).
+every frame). :func:`gif_data_uri` is what the HTML report embeds (``<img src="data:image/gif;base64,...">``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from genzoo.core.errors import UsageError
 
-__all__ = ["check_video", "gif_bytes", "write_gif", "write_strip"]
+__all__ = ["check_video", "gif_bytes", "gif_data_uri", "read_gif", "write_gif", "write_strip"]
 
 
 def check_video(videos: Tensor) -> Tensor:
@@ -92,3 +92,10 @@ def read_gif(path: str | os.PathLike[str]) -> Tensor:
     x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
     grey = bool((x[:, :1] == x[:, 1:2]).all() and (x[:, :1] == x[:, 2:3]).all())
     return x[:, :1] if grey else x
+
+
+def gif_data_uri(videos: Tensor, nrow: int | None = None, fps: float = 5.0) -> str:
+    """``data:image/gif;base64,...`` of :func:`gif_bytes`, for an ``<img src=...>`` in the HTML report."""
+    import base64
+
+    return "data:image/gif;base64," + base64.b64encode(gif_bytes(videos, nrow, fps)).decode("ascii")

@@ -133,7 +133,9 @@ class VGAN(GenerativeModel):
         self.T, self.C, self.H, self.W = data_info.shape
         layers = int(round(math.log2(max(self.H, 1) / 4)))
         if self.H != self.W or layers < 1 or self.H != 4 * 2**layers:
-            raise ConfigError(f"vgan frames must be square with side 4 * 2**L (8, 16, 32, 64, ...), got {self.H}x{self.W}")
+            raise ConfigError(
+                f"vgan frames must be square with side 4 * 2**L (8, 16, 32, 64, ...), got {self.H}x{self.W}"
+            )
         if config.width < 1 or config.latent_dim < 1 or config.noise_dim < 0 or config.mask_l1 < 0:
             raise ConfigError("vgan width and latent_dim must be positive, noise_dim and mask_l1 non-negative")
         gen_widths = [config.width * 2 ** (layers - 1 - i) for i in range(layers)]  # e.g. 512, 256, 128, 64

@@ -192,7 +192,7 @@ class _VideoPixelNetworkBase(GenerativeModel):
 
     def _window_output(self, frame: Tensor, cond: Tensor, i: int, j: int) -> Tensor:
         """Decoder output ``(N, out_ch)`` at ``(i, j)`` computed on the window that can reach it."""
-        r, (h, w) = self.reach, frame.shape[-2:]
+        r, w = self.reach, frame.shape[-1]
         r0, c0, c1 = max(0, i - r), max(0, j - r), min(w, j + r + 1)
         out = self._decode(frame[:, :, r0 : i + 1, c0:c1], cond[:, :, r0 : i + 1, c0:c1])
         return out[:, :, i - r0, j - c0]
