@@ -67,9 +67,10 @@ from genzoo.registry import register_model
 
 @dataclass
 class VPNConfig:
-    """Defaults: the paper's Moving MNIST network (Sec. 5.1 and Appendix): 8 encoder RMBs with dilations
-    1, 2, 4, 8 (twice), a ConvLSTM of 256 channels, 12 decoder RMBs; blocks carry ``2 * channels`` = 256
-    feature maps. ``conditional``: take the ``context`` condition and model the frames after it."""
+    """Defaults: the paper's Moving MNIST network as we read Sec. 5.1 (not re-checked offline against the
+    text): 8 encoder RMBs with dilations 1, 2, 4, 8 (twice), a ConvLSTM of 256 channels, 12 decoder RMBs;
+    blocks carry ``2 * channels`` = 256 feature maps; ``first_kernel`` (the decoder's mask-A layer) is
+    genzoo's choice. ``conditional``: take the ``context`` condition and model the frames after it."""
 
     channels: int = 128
     encoder_blocks: int = 8
