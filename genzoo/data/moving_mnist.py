@@ -7,8 +7,8 @@ context a predictive model is given, the other 10 are to be predicted). Every di
 uniformly random position of the free canvas ``[0, size - digit_size]^2`` and moves with constant
 ``speed`` pixels per frame (3.6 = 0.1 of the free 36-pixel canvas, the step length of Srivastava et
 al.'s released generator as we recall it; not re-checked offline) in a uniformly random direction;
-when it would leave the frame it is reflected at the border (the overshoot is mirrored back and that velocity component changes sign),
-so digits always stay entirely inside the frame. A frame is the pixel-wise maximum of its digits
+when it would leave the frame it is reflected at the border (the overshoot is mirrored back and that
+velocity component changes sign), so digits always stay entirely inside the frame. A frame is the pixel-wise maximum of its digits
 (pasted at the rounded positions), 8-bit grey (256 levels).
 
 Splits and determinism
