@@ -8,8 +8,8 @@ uniformly random position of the free canvas ``[0, size - digit_size]^2`` and mo
 ``speed`` pixels per frame (3.6 = 0.1 of the free 36-pixel canvas, the step length of Srivastava et
 al.'s released generator as we recall it; not re-checked offline) in a uniformly random direction;
 when it would leave the frame it is reflected at the border (the overshoot is mirrored back and that
-velocity component changes sign), so digits always stay entirely inside the frame. A frame is the pixel-wise maximum of its digits
-(pasted at the rounded positions), 8-bit grey (256 levels).
+velocity component changes sign), so digits always stay entirely inside the frame. A frame is the
+pixel-wise maximum of its digits (pasted at the rounded positions), 8-bit grey (256 levels).
 
 Splits and determinism
 ----------------------
