@@ -84,8 +84,18 @@ def write_strip(videos: Tensor, path: str | os.PathLike[str], scale: int | None 
 
 def read_gif(path: str | os.PathLike[str]) -> Tensor:
     """The frames of a GIF as ``(T, C, H, W)`` floats in [0, 1] (``C`` 1 for grey palettes, else 3)."""
+    from PIL import UnidentifiedImageError
+
+    from genzoo.core.errors import DataFileError
+
     frames = []
-    with Image.open(path) as img:
+    try:
+        img = Image.open(path)
+    except FileNotFoundError:
+        raise DataFileError(path, "file not found") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataFileError(path, f"not a readable GIF ({e})") from None
+    with img:
         for i in range(getattr(img, "n_frames", 1)):
             img.seek(i)
             frames.append(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)

@@ -115,3 +115,12 @@ def test_gif_and_strip_round_trip(tmp_path):
     with pytest.raises(UsageError, match="got \\(2, 8, 8\\)"):
         write_gif(torch.zeros(2, 8, 8), tmp_path / "bad.gif")
     assert not (tmp_path / "bad.gif").exists()
+
+
+def test_read_gif_names_a_bad_file(tmp_path):
+    from genzoo.core import DataFileError
+
+    bad = tmp_path / "x.gif"
+    bad.write_bytes(b"not a gif")
+    with pytest.raises(DataFileError, match="x.gif: not a readable GIF"):
+        read_gif(bad)
