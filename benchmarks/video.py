@@ -14,8 +14,8 @@ Sampler speed-up: wall time of the naive and the fast sampler for the same video
 they drew the same frames).
 
 VGAN: frame FID with the MNIST reference classifier (:mod:`genzoo.metrics.video`: whole frames,
-grey, area-resized to 28x28) of samples against the test split, and the same for the valid split against
-the test split (the real-vs-real floor); temporal change of samples and of real videos; mask IoU: with
+grey, area-resized to 28x28) of samples against the test split, and the same for as many videos of the valid
+split (its size raised to match) against the test split (the real-vs-real floor); temporal change of samples and of real videos; mask IoU: with
 future generation (``conditional``), the mask ``m > 0.5`` of the videos generated from test contexts
 against the true digit masks of the real continuations; always, the mask against the sample's own
 bright pixels (``> 0.5``: on a black background, where its digits are), with the all-ones mask as the
@@ -42,9 +42,9 @@ from genzoo.metrics.video import frame_fid, frames_for_classifier, mask_iou, tem
 RESULTS = Path(__file__).parent / "results" / "video.jsonl"
 
 
-def _data(run: Path, split: str, data_dir: str | None) -> Any:
+def _data(run: Path, split: str, data_dir: str | None, **override: Any) -> Any:
     cfg = load_run_config(run)
-    options = {k: v for k, v in cfg.data.items() if k != "name"}
+    options = {**{k: v for k, v in cfg.data.items() if k != "name"}, **override}
     return load_dataset(cfg.data["name"], split, data_dir, **options), cfg
 
 
@@ -107,8 +107,8 @@ def bench_vgan(run: Path, data_dir: str | None, n: int, batch: int) -> dict[str,
 
     model = api.load(run, "cpu")
     test, cfg = _data(run, "test", data_dir)
-    valid, _ = _data(run, "valid", data_dir)
-    n = min(n, len(test), len(valid))
+    n = min(n, len(test))
+    valid, _ = _data(run, "valid", data_dir, valid_size=n)  # the real-vs-real floor with as many videos
     idx = torch.arange(n)
     real = test.batch(idx)
     real_valid = valid.batch(idx)["x"]
