@@ -14,12 +14,13 @@ Sampler speed-up: wall time of the naive and the fast sampler for the same video
 they drew the same frames).
 
 VGAN: frame FID with the MNIST reference classifier (:mod:`genzoo.metrics.video`: whole frames,
-grey, area-resized to 28x28) of samples against the test split, and the same for as many videos of the valid
-split (its size raised to match) against the test split (the real-vs-real floor); temporal change of samples and of real videos; mask IoU: with
-future generation (``conditional``), the mask ``m > 0.5`` of the videos generated from test contexts
-against the true digit masks of the real continuations; always, the mask against the sample's own
-bright pixels (``> 0.5``: on a black background, where its digits are), with the all-ones mask as the
-baseline.
+grey, area-resized to 28x28) of samples against the test split, and the same for as many videos of
+the valid split (its size raised to match) against the test split (the real-vs-real floor); temporal
+change of samples and of real videos; mask IoU: with future generation (``conditional``), the mask
+``m > 0.5`` of the videos generated from test contexts against the true digit masks of the real
+continuations, and the soft mask's mean on and off those digits; always, the mask against the
+sample's own bright pixels (``> 0.5``: on a black background, where its digits are), with the
+all-ones mask as the baseline.
 """
 
 from __future__ import annotations
@@ -119,8 +120,9 @@ def bench_vgan(run: Path, data_dir: str | None, n: int, batch: int) -> dict[str,
         cond = {"context": real["context"][part]} if model.condition_keys() else None
         s = model.sample_streams(part.stop - part.start, cond, g)
         vids.append(s["video"])
-        masks.append(s["mask"] > 0.5)
-    fake, fake_mask = torch.cat(vids), torch.cat(masks)
+        masks.append(s["mask"])
+    fake, soft_mask = torch.cat(vids), torch.cat(masks)
+    fake_mask = soft_mask > 0.5
 
     def feats(v: torch.Tensor) -> torch.Tensor:
         return extract_features(frames_for_classifier(v), "classifier:mnist", batch_size=512)
@@ -143,6 +145,9 @@ def bench_vgan(run: Path, data_dir: str | None, n: int, batch: int) -> dict[str,
         out["mask_iou_vs_true_digit_masks"] = mask_iou(fake_mask, true)
         out["all_ones_mask_iou_vs_true_digit_masks"] = mask_iou(torch.ones_like(true), true)
         out["true_mask_iou_first_predicted_frame"] = mask_iou(fake_mask[:, :1], true[:, :1])
+        # the soft mask on and off the true digits: does the mask follow the digits at all?
+        out["mask_on_true_digits"] = float(soft_mask[true].mean())
+        out["mask_off_true_digits"] = float(soft_mask[~true].mean())
     return out
 
 

@@ -75,7 +75,7 @@ def _real_videos(ctx: Any, split: str, n: int) -> Tensor:
 
 
 @register_metric("frame-fid", "FID of video frames (whole frames -> 28x28 grey, MNIST reference classifier)")
-def frame_fid_metric(ctx: Any, n_samples: int = 500, reference_split: str = "valid",
+def frame_fid_metric(ctx: Any, n_samples: int = 500, reference_split: str = "test",
                      extractor: str = FRAME_EXTRACTOR) -> dict[str, Any]:
     """FID between the frames of ``n_samples`` sampled videos and of as many real ``reference_split`` videos."""
     fake = _videos(ctx.samples(n_samples))
@@ -88,7 +88,7 @@ def frame_fid_metric(ctx: Any, n_samples: int = 500, reference_split: str = "val
 
 
 @register_metric("temporal-change", "mean |x_{t+1} - x_t| of sampled videos beside the real videos'")
-def temporal_change_metric(ctx: Any, n_samples: int = 500, reference_split: str = "valid") -> dict[str, Any]:
+def temporal_change_metric(ctx: Any, n_samples: int = 500, reference_split: str = "test") -> dict[str, Any]:
     fake = _videos(ctx.samples(n_samples))
     real = _real_videos(ctx, reference_split, n_samples)
     return {"temporal_change": temporal_change(fake), "real_temporal_change": temporal_change(real),
