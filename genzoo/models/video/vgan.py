@@ -15,13 +15,13 @@ Two-stream generator (Sec. 3.1, Fig. 1, Eq. 2)::
   loss, which pushes the model to explain what does not move with the background.
 
 Discriminator (Sec. 3.2): 3D convolutions (kernel 4 in space, stride 2; kernel 3 stride 2 in time
-while more than one frame is left), batch norm after the first and leaky ReLU (0.2), a linear layer
+while more than one frame is left), batch norm on every layer but the first, leaky ReLU (0.2), a linear layer
 to one logit. Losses: the GAN value function (Goodfellow et al. 2014) with the non-saturating
 generator loss, Adam 2e-4, beta1 0.5 (Sec. 4), :mod:`genzoo.nn.gan_losses`.
 
 Future generation (Sec. 4.3): with ``conditional=True`` the model takes the ``context`` condition and
-a 2D convolutional encoder of the first context frame (5 layers in the paper: strided convolutions,
-batch norm, leaky ReLU) produces the code that drives both streams; genzoo concatenates it with
+a 2D convolutional encoder of the first context frame (strided convolutions, batch norm, leaky ReLU
+down to 4x4, then a linear map; the layer count is genzoo's, mirroring the generator) produces the code that drives both streams; genzoo concatenates it with
 ``noise_dim`` noise dimensions (0 gives the paper's deterministic generator) and shows the
 discriminator the first frame in front of the video, so it can judge whether the future fits it
 (our choice; the paper's discriminator sees the generated video only).
