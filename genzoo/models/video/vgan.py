@@ -22,9 +22,10 @@ generator loss, Adam 2e-4, beta1 0.5 (Sec. 4), :mod:`genzoo.nn.gan_losses`.
 Future generation (Sec. 4.3): with ``conditional=True`` the model takes the ``context`` condition and
 a 2D convolutional encoder of the first context frame (strided convolutions, batch norm, leaky ReLU
 down to 4x4, then a linear map; the layer count is genzoo's, mirroring the generator) produces the
-code that drives both streams; genzoo concatenates it with ``noise_dim`` noise dimensions (0 gives the paper's deterministic generator) and shows the
-discriminator the first frame in front of the video, so it can judge whether the future fits it
-(our choice; the paper's discriminator sees the generated video only).
+code that drives both streams; genzoo concatenates it with ``noise_dim`` noise dimensions (0 gives
+the paper's deterministic generator) and shows the discriminator the first frame in front of the
+video, so it can judge whether the future fits it (our choice; the paper's discriminator sees the
+generated video only, as we read it).
 
 Frames: ``T`` generated frames start from ``t0`` and double over the first ``k`` layers
 (:func:`genzoo.nn.video.time_upsampling`; 32 frames: 2 -> 32 as in the paper); extra frames are
