@@ -96,36 +96,7 @@ class RunConfig:
 
 
 # ----- value constraints: declared here, once, for every config dataclass ------------------------------
-@dataclass(frozen=True)
-class Range:
-    """A numeric interval a value (or each element of a list value) must lie in."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def holds(self, value: float) -> bool:
-        if isinstance(value, float) and math.isnan(value):
-            return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            return False
-        return True
-
-    def __str__(self) -> str:
-        if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        return f"{'<' if self.high_open else '<='} {self.high:g}"
-
-
-AT_LEAST_1 = Range(1)
-NON_NEGATIVE = Range(0)
-POSITIVE = Range(0, low_open=True)
-PROBABILITY = Range(0, 1, high_open=True)  # dropout rates, momenta, Adam's betas
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY, Range, field_range  # noqa: E402
 
 #: ``"section.field"`` -> the range its value (or every element of a list) must lie in; model fields apply to
 #: every model whose Config declares a field of that name. ``None`` (for ``X | None`` fields) is always allowed.
@@ -257,8 +228,9 @@ def _coerce(value: Any, tp: Any) -> Any:
     return value  # an annotation we do not understand: accept
 
 
-def check_value(value: Any, tp: Any, where: str) -> Any:
-    """``value`` checked against type ``tp`` and the constraint declared for ``where`` (``"train.lr"``).
+def check_value(value: Any, tp: Any, where: str, rule: Range | None = None) -> Any:
+    """``value`` checked against type ``tp`` and its range: ``rule`` (declared beside the field, see
+    :func:`genzoo.core.ranges.ranged`) or else the one :data:`CONSTRAINTS` declares for ``where`` (``"train.lr"``).
 
     Returns the value (ints given for float fields become floats); raises :class:`ConfigError` naming the
     field, the value and what would be valid.
@@ -267,7 +239,7 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
         value = _coerce(value, tp)
     except _Mismatch:
         raise ConfigError(f"{where}: {value!r} is not valid; expected {describe_type(tp)}") from None
-    rule = CONSTRAINTS.get(where)
+    rule = rule if rule is not None else CONSTRAINTS.get(where)
     if rule is not None and value is not None:
         items = value if isinstance(value, list) else [value]
         for item in items:
@@ -390,7 +362,8 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str, label: str | 
     if unknown:
         names = ", ".join(sorted(map(str, unknown)))
         raise ConfigError(f"unknown {label or where} field(s) {names}; known: {', '.join(sorted(kinds))}")
-    checked = {k: check_value(v, kinds[k], f"{where}.{k}") for k, v in values.items()}
+    declared = field_range(cls)
+    checked = {k: check_value(v, kinds[k], f"{where}.{k}", declared.get(k)) for k, v in values.items()}
     if cls is TrainConfig:
         _check_train_extras(checked, kinds)
     try:

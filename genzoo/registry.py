@@ -69,9 +69,18 @@ def register_model(name: str) -> Callable[[type[T]], type[T]]:
     return deco
 
 
-def register_dataset(name: str, description: str = "") -> Callable[[T], T]:
+#: dataset name -> the dataclass of its options, for readers that take ``**options`` (see ``register_dataset``)
+DATASET_OPTIONS: dict[str, type] = {}
+
+
+def register_dataset(name: str, description: str = "", options: type | None = None) -> Callable[[T], T]:
+    """Register a reader ``fn(split, data_dir, **options)``. Its options are its keyword parameters, or the
+    fields of the ``options`` dataclass when it takes ``**options`` (so they can be listed and type-checked)."""
+
     def deco(fn: T) -> T:
         DATASETS.add(name, fn, description or _first_line(getattr(fn, "__doc__", "")))
+        if options is not None:
+            DATASET_OPTIONS[name] = options
         return fn
 
     return deco

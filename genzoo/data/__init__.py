@@ -9,7 +9,7 @@ from typing import Any
 
 from genzoo.core.errors import ConfigError
 from genzoo.data.base import SPLITS, DataFileError, ImageData, check_split, resolve_data_dir
-from genzoo.registry import DATASETS
+from genzoo.registry import DATASET_OPTIONS, DATASETS
 
 __all__ = [
     "SPLITS", "DataFileError", "ImageData", "check_data_options", "data_options", "load_dataset", "resolve_data_dir",
@@ -22,6 +22,8 @@ _READER_ARGS = ("split", "data_dir")
 def data_options(name: str) -> dict[str, Any] | None:
     """The options dataset ``name``'s reader takes, with their types (None: it takes any keyword)."""
     reader = DATASETS.get(name)
+    if name in DATASET_OPTIONS:
+        return typing.get_type_hints(DATASET_OPTIONS[name])
     params = inspect.signature(reader).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return None

@@ -1,0 +1,1 @@
+"""Video models: VGAN (two-stream scene dynamics) and the Video Pixel Network."""
