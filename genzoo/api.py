@@ -242,15 +242,16 @@ def evaluate(
     data: str | None = None,
     data_options: dict[str, Any] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
-    samples: Tensor | None = None,
+    samples: Tensor | str | os.PathLike[str] | None = None,
     real_baseline: bool = False,
     device: str = defaults.DEVICE,
-    seed: int = 0,
-    batch_size: int = 256,
+    seed: int = defaults.SEED,
+    batch_size: int = defaults.EVAL_BATCH,
     write: bool = True,
     on_result: Callable[[str, MetricResult], None] | None = None,
 ) -> dict[str, MetricResult]:
-    """Compute ``metrics`` for a run (or for given ``samples`` against ``data``).
+    """Compute ``metrics`` for a run (or for given ``samples`` against ``data``: a float tensor in [0, 1], a
+    folder of image files or an .npz of images).
 
     Returns ``{metric: MetricResult}``; a result reads like the old flat dict (``result["fid"]``,
     ``result["protocol"]``) and has ``.value``, ``.error``, ``.notes``. Each result's
@@ -287,6 +288,10 @@ def evaluate(
         data_dir = run_data_dir(cfg, data_dir)
     if data is None:
         raise UsageError("evaluate needs a run directory or a dataset name to compare against")
+    if isinstance(samples, (str, os.PathLike)):
+        from genzoo.data.folder import read_image_set
+
+        samples = read_image_set(samples)
     if samples is not None:
         _check_samples(samples, data, data_dir, data_options or {})
     ctx = EvalContext(

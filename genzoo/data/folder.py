@@ -8,11 +8,13 @@ which then must be square). Splits: a fixed permutation (seed 0) carved 80% / 10
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch import Tensor
 
 from genzoo.core import DataInfo
 from genzoo.data.base import DataFileError, ImageData
@@ -76,3 +78,44 @@ def load_folder(
     labels = torch.tensor([classes.index(p.parent.name) for p in chosen]) if labelled else None
     info = DataInfo(tuple(codes.shape[1:]), 256, len(classes) if labelled else 0)
     return ImageData("folder", split, codes, labels, info, 256, options={"path": str(root)})
+
+
+def read_image_set(path: str | os.PathLike[str]) -> Tensor:
+    """Images to score from a folder of image files or an .npz (array ``images``, else its only array):
+    floats in [0, 1] or 8-bit codes 0..255, (N, C, H, W). Every problem is a DataFileError naming the file."""
+    import zipfile
+
+    p = Path(path)
+    if not p.exists():
+        raise DataFileError(p, "--samples: no such file or folder; give a folder of images or an .npz")
+    if p.is_dir():
+        files = list_images(p)
+        if not files:
+            raise DataFileError(p, "--samples: no image files (.png, .jpg, ...) in this folder")
+        return torch.from_numpy(read_images(files)).float() / 255.0
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] != b"PK":
+        raise DataFileError(p, "--samples: not an .npz file (a zip of arrays, as numpy.savez writes)")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            if not npz.files:
+                raise DataFileError(p, "--samples: the .npz holds no arrays; save the images as array 'images'")
+            if "images" not in npz and len(npz.files) > 1:
+                raise DataFileError(p, f"--samples: no array 'images' among {', '.join(npz.files)}")
+            arr = npz["images"] if "images" in npz else npz[npz.files[0]]
+    except DataFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataFileError(p, f"--samples: not a readable .npz of images ({e})") from None
+    if arr.dtype.kind not in "uif":
+        raise DataFileError(p, f"--samples: images of dtype {arr.dtype}; expected floats in [0, 1] or uint8")
+    x = torch.from_numpy(np.asarray(arr, dtype=np.float32))
+    if x.numel() == 0:
+        raise DataFileError(p, f"--samples: the image array is empty (shape {tuple(arr.shape)})")
+    finite = x[torch.isfinite(x)]
+    if arr.dtype.kind in "ui" or (finite.numel() and float(finite.max()) > 1.0):
+        if finite.numel() and (float(finite.min()) < 0 or float(finite.max()) > 255):
+            raise DataFileError(p, "--samples: values outside [0, 255]; expected floats in [0, 1] or 8-bit codes")
+        x = x / 255.0
+    return x

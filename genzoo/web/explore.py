@@ -225,8 +225,10 @@ def _metrics_html(run: RunView) -> str:
                  f"<th>paper</th></tr>{body}</table>")
     else:
         table = "<p>No evaluation results yet (<code>genzoo eval RUN_DIR</code> writes eval.jsonl).</p>"
-    charts = training_charts(read_jsonl(run.root / "metrics.jsonl"))
-    curves = f'<div class="charts" id="curves">{"".join(charts)}</div>' if charts else "<p>No metrics.jsonl.</p>"
+    charts, not_drawn = training_charts(read_jsonl(run.root / "metrics.jsonl"))
+    constant = f"<p>Constant, not drawn: {html.escape(', '.join(not_drawn))}</p>" if not_drawn else ""
+    curves = (f'<div class="charts" id="curves">{"".join(charts)}</div>{constant}' if charts
+              else "<p>No metrics.jsonl.</p>")
     return f"<h2>Metrics</h2>{table}<h2>Training curves</h2>{curves}"
 
 
