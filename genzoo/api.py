@@ -264,6 +264,10 @@ def evaluate(
     is printed to stderr and a :class:`GenzooError` (with the results as ``.results``) is raised after all
     metrics ran, so no computed score is lost.
     """
+    if isinstance(samples, (str, os.PathLike)):
+        from genzoo.data.folder import read_image_set
+
+        samples = read_image_set(samples)
     check_count(batch_size, "batch_size")
     check_count(seed, "seed", minimum=0)
     names = metrics or (["nll"] if run_dir is not None else [])
@@ -288,10 +292,6 @@ def evaluate(
         data_dir = run_data_dir(cfg, data_dir)
     if data is None:
         raise UsageError("evaluate needs a run directory or a dataset name to compare against")
-    if isinstance(samples, (str, os.PathLike)):
-        from genzoo.data.folder import read_image_set
-
-        samples = read_image_set(samples)
     if samples is not None:
         _check_samples(samples, data, data_dir, data_options or {})
     ctx = EvalContext(
