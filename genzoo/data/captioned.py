@@ -45,7 +45,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from genzoo.core import BoxSpec, Batch, DataInfo, KeypointSpec, TextSpec
+from genzoo.core import Batch, BoxSpec, DataInfo, KeypointSpec, TextSpec
 from genzoo.core.conditions import select
 from genzoo.core.errors import ConfigError
 from genzoo.data.base import ImageData
@@ -133,7 +133,9 @@ class Digit:
     slant: str
 
 
-def _where(position: str, rng: np.random.Generator) -> str:
+def _where(position: str, rng: np.random.Generator, canonical: bool = False) -> str:
+    if canonical:
+        return "in the centre" if position == "centre" else f"at the {position}"
     if position == "centre":
         return str(rng.choice(["in the centre", "in the middle", "at the centre"]))
     if " " in position:
@@ -152,7 +154,7 @@ def describe(d: Digit, rng: np.random.Generator, full: bool) -> str:
     adjectives = " ".join(w for w in (size, thick) if w)
     template = 0 if full else int(rng.integers(4))
     if template == 0:  # "a small thick 7 slanted right at the top left"
-        words = ["a", adjectives, name, sl, _where(where, rng) if where else ""]
+        words = ["a", adjectives, name, sl, _where(where, rng, full) if where else ""]
     elif template == 1:  # "the digit 7, small and thick, at the top left"
         adj = " and ".join(w for w in (size, thick, sl) if w)
         words = [f"the digit {name}" + (f", {adj}," if adj else ""), _where(where, rng) if where else ""]

@@ -66,7 +66,8 @@ def test_matching_aware_discriminator_sees_real_images_with_wrong_text() -> None
         kinds[(is_real, text)] = logits
     assert set(kinds) == {(True, "right"), (True, "wrong"), (False, "right")}
     sp = torch.nn.functional.softplus
-    expected = sp(-kinds[(True, "right")]).mean() + (sp(kinds[(True, "wrong")]).mean() + sp(kinds[(False, "right")]).mean()) / 2
+    wrong_and_fake = sp(kinds[(True, "wrong")]).mean() + sp(kinds[(False, "right")]).mean()
+    expected = sp(-kinds[(True, "right")]).mean() + wrong_and_fake / 2
     assert torch.allclose(out["loss"], expected)
 
     calls.clear()  # GAN-INT only (cls off): no wrong pair
@@ -213,8 +214,8 @@ def test_sample_from_text_on_the_command_line(runs: dict[str, Path], tmp_path: P
     [
         ("gan-int-cls", ["--text", "   "], "condition 'text': an empty caption"),
         ("gan-int-cls", ["--text", "a small 7 @ the top #left"], "unknown character(s) '#@'"),
-        ("gawwn", ["--text", "a 7", "--condition", "box=[[0.5,0.5,1.5,0.9]]",
-                   "--condition", "keypoints=[[[0.25,0.25,1],[0,0,0],[0,0,0]]]"], "condition 'box': boxes must lie inside"),
+        ("gawwn", ["--text", "a 7", "--condition", "box=[[0.5,0.5,1.5,0.9]]", "--condition",
+                   "keypoints=[[[0.25,0.25,1],[0,0,0],[0,0,0]]]"], "condition 'box': boxes must lie inside"),
         ("gawwn", ["--text", "a 7"], "needs condition 'box' (box), 'keypoints' (keypoints)"),
     ],
 )

@@ -19,7 +19,8 @@ Lee, ICML 2016), and the training logic every text-to-image GAN of genzoo shares
 * GAN-INT (Sec. 4.3): the generator is also trained on interpolated embeddings
   ``beta h_1 + (1 - beta) h_2`` (``beta = 0.5``) of two captions of the minibatch, which have no real
   image; its loss is the mean of the non-saturating loss ``-log D(G(z, h), h)`` on the batch's captions
-  and on the interpolations (a location-conditioned model keeps the first caption's location). ``int_beta: 0`` turns it off (GAN-CLS), ``cls: false`` the third pair (GAN-INT).
+  and on the interpolations (a location-conditioned model keeps the first caption's location).
+  ``int_beta: 0`` turns it off (GAN-CLS), ``cls: false`` the third pair (GAN-INT).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class TextToImageGAN(GenerativeModel):
         specs = data_info.condition_specs
         if "text" not in specs or not isinstance(specs["text"], TextSpec):
             have = ", ".join(specs) or "none"
-            raise ConditionError(f"model {self.name!r} needs captioned data (a 'text' condition); the data offers: {have}")
+            raise ConditionError(
+                f"model {self.name!r} needs captioned data (a 'text' condition); the data offers: {have}"
+            )
         if len(data_info.shape) != 3:
             raise ConfigError(f"model {self.name!r} needs (C, H, W) images, got shape {data_info.shape}")
         if not 0.0 <= config.int_beta <= 1.0:
@@ -90,7 +93,9 @@ class TextToImageGAN(GenerativeModel):
         """Location tensors of a training batch (none for text-only models)."""
         return {}
 
-    def sample_locations(self, values: dict[str, Any], h: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
+    def sample_locations(
+        self, values: dict[str, Any], h: Tensor, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
         """Location tensors for sampling, from the given condition values (none for text-only models)."""
         return {}
 
@@ -284,7 +289,9 @@ class GANINTCLS(TextToImageGAN):
     def __init__(self, config: GANINTCLSConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
         dim = self.text_encoder.dim
-        self.generator = TextGenerator(config.latent_dim, self.channels, self.size, config.g_features, dim, config.text_dim)
+        self.generator = TextGenerator(
+            config.latent_dim, self.channels, self.size, config.g_features, dim, config.text_dim
+        )
         self.discriminator = TextDiscriminator(self.channels, self.size, config.d_features, dim, config.text_dim)
         dcgan_init_(self.generator, config.init_std)
         dcgan_init_(self.discriminator, config.init_std)

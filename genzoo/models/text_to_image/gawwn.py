@@ -145,7 +145,8 @@ class GAWWNGenerator(nn.Module):
         glob: list[nn.Module] = [nn.ConvTranspose2d(latent_dim + text_dim + 4 + 3 * points, width, 4, 1, 0, bias=False),
                                  nn.BatchNorm2d(width), nn.ReLU(True)]
         for _ in range(up):
-            glob += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            glob += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
+                     nn.ReLU(True)]
             width //= 2
         self.glob = nn.Sequential(*glob)
         local = features * 2
@@ -154,7 +155,8 @@ class GAWWNGenerator(nn.Module):
             nn.Conv2d(local, local, 3, 1, 1, bias=False), nn.BatchNorm2d(local), nn.ReLU(True),
         )
         self.out = nn.Sequential(
-            nn.ConvTranspose2d(width + local, features * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(features * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(width + local, features * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(features * 2),
+            nn.ReLU(True),
             nn.ConvTranspose2d(features * 2, channels, 4, 2, 1), nn.Tanh(),
         )
 
@@ -181,7 +183,8 @@ class GAWWNDiscriminator(nn.Module):
         def to_base(width: int) -> tuple[nn.Sequential, int]:
             layers: list[nn.Module] = []
             for _ in range(down):
-                layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+                layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+                           nn.LeakyReLU(0.2, True)]
                 width *= 2
             return nn.Sequential(*layers), width
 
@@ -238,7 +241,8 @@ class GAWWN(TextToImageGAN):
             raise ConfigError(f"location must be one of {', '.join(LOCATIONS)}, got {config.location!r}")
         specs = data_info.condition_specs
         if "box" not in specs:
-            raise ConditionError(f"model 'gawwn' needs data with a 'box' condition; the data offers: {', '.join(specs)}")
+            have = ", ".join(specs) or "none"
+            raise ConditionError(f"model 'gawwn' needs data with a 'box' condition; the data offers: {have}")
         if config.keypoints and "keypoints" not in specs:
             raise ConditionError("model 'gawwn' with keypoints: true needs data with a 'keypoints' condition "
                                  "(or set model.keypoints=false)")
@@ -275,7 +279,9 @@ class GAWWN(TextToImageGAN):
         kp = specs["keypoints"].validate(batch["keypoints"], n).to(self.device) if self.points else None
         return {"box": box, "keypoints": self._keypoints(kp, n)}
 
-    def sample_locations(self, values: dict[str, Any], h: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
+    def sample_locations(
+        self, values: dict[str, Any], h: Tensor, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
         if self.config.location == "generated":
             box, kp = self.locator.sample(h, generator)
             return {"box": box, "keypoints": self._keypoints(kp, len(h))}
