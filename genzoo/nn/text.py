@@ -51,7 +51,9 @@ class CharCNNRNN(nn.Module):
         self.out = nn.Linear(hidden, embed_dim)
 
     def ids(self, texts: Sequence[str]) -> Tensor:
-        return self.spec.encode(list(texts), self.length).to(self.out.weight.device)
+        """Character ids padded to the longest caption of the batch (padding never changes an embedding)."""
+        length = max(9, min(self.length or 10**9, max(len(t) for t in texts)))
+        return self.spec.encode(list(texts), length).to(self.out.weight.device)
 
     def forward(self, texts: Sequence[str]) -> Tensor:
         ids = self.ids(texts)
@@ -159,13 +161,13 @@ class TextEmbedding(nn.Module):
     :class:`SentenceEncoder` (nothing to train, :meth:`joint_loss` is not used).
     """
 
-    def __init__(self, kind: str, spec: TextSpec, channels: int, embed_dim: int) -> None:
+    def __init__(self, kind: str, spec: TextSpec, channels: int, embed_dim: int, width: int = 256) -> None:
         super().__init__()
         if kind not in TEXT_ENCODERS:
             raise ConfigError(f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}, got {kind!r}")
         self.kind = kind
         if kind == "char-cnn-rnn":
-            self.text = CharCNNRNN(spec, embed_dim)
+            self.text = CharCNNRNN(spec, embed_dim, width, width)
             self.image = ImageEmbedder(channels, embed_dim)
             self.dim = embed_dim
         else:

@@ -171,6 +171,27 @@ def test_minilm_sentence_encoder_is_normalised_and_meaningful() -> None:
     assert torch.allclose(e.norm(dim=1), torch.ones(3), atol=1e-5)
     sim = e @ e.t()
     assert sim[0, 1] > sim[0, 2]
+    torch.manual_seed(0)
+    model = GANINTCLS(GANINTCLSConfig(**{**TINY, "text_encoder": "minilm"}), INFO)
+    assert model.update_schedule(0) == ["discriminator", "generator"]  # nothing to pretrain
+    assert not any("text_encoder" in k and "anchor" not in k for k in model.state_dict())  # not in checkpoints
+    batch = block_batch(4, torch.Generator().manual_seed(0))
+    model.training_step(batch, 0, "generator")["loss"].backward()
+    x = model.sample(2, {"text": "a small 7 at the top left"}, torch.Generator().manual_seed(0))
+    assert x.shape == (2, 1, SIZE, SIZE)
+
+
+def test_text_encoder_trains_first_and_is_frozen_after() -> None:
+    torch.manual_seed(0)
+    model = GANINTCLS(GANINTCLSConfig(**{**TINY, "encoder_steps": 3}), INFO)
+    assert [model.update_schedule(s) for s in (0, 2, 3)] == [["encoder"], ["encoder"], ["discriminator", "generator"]]
+    batch = block_batch(8, torch.Generator().manual_seed(0))
+    model.training_step(batch, 0, "encoder")["loss"].backward()
+    assert all(p.grad is not None for p in model.text_encoder.text.parameters())
+    model.zero_grad(set_to_none=True)
+    for group in ("discriminator", "generator"):
+        model.training_step(batch, 5, group)["loss"].backward()
+    assert all(p.grad is None for p in model.text_encoder.parameters())  # the GAN never moves the encoder
 
 
 # ----- bad input through the CLI (a real tiny run on captioned-mnist) ----------------------------------

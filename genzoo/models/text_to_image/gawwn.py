@@ -217,6 +217,7 @@ class GAWWNConfig:
     latent_dim: int = 100
     text_encoder: str = "char-cnn-rnn"  # char-cnn-rnn (trained here) | minilm (pretrained, optional extra)
     embed_dim: int = 1024
+    encoder_width: int = 256  # char-CNN-RNN convolution channels and GRU units
     text_dim: int = 128
     g_features: int = 64
     d_features: int = 64
