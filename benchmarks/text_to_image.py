@@ -15,7 +15,7 @@ split's first (fully descriptive) caption of each scene is the prompt. Measured 
   digit (chance 10%).
 * ``digit@ink``: the same on the crop of the sample's own ink box (pixels > 0.3): is the digit drawn
   anywhere?
-* ``position``: the 3x3 cell of the sample's ink centroid equals the caption's position word (chance
+* ``position``: the 3x3 cell of the sample's ink-box centre equals the caption's position word (chance
   1/9 for a uniform guess; the majority-cell rate of the test captions is reported beside it).
 * ``ink in box``: share of the sample's ink inside the captioned box; ``IoU``: ink box vs captioned
   box (the ink box is the detection).
@@ -49,8 +49,8 @@ RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs/bench-text2img")
 DATA = {"size": 32, "min_digits": 1, "max_digits": 1, "count": 10000}
 TEST_COUNT = 1000
-COMMON = {"embed_dim": 128, "encoder_width": 64, "text_dim": 64, "g_features": 16, "d_features": 16,
-          "encoder_steps": 200}
+COMMON = {"embed_dim": 128, "encoder_width": 64, "text_dim": 64, "g_features": 32, "d_features": 16,
+          "encoder_steps": 250, "sje_loss": "softmax"}
 TRAIN = {"batch_size": 32, "steps": 100000, "log_every": 25, "sample_every": 200, "checkpoint_every": 100,
          "progress": False, "tensorboard": False, "num_samples": 16, "lr": 0.0002, "betas": [0.5, 0.999]}
 
@@ -67,11 +67,18 @@ def overrides(model: str, minutes: float) -> dict[str, Any]:
     return out
 
 
-def train(model: str, data_dir: str, minutes: float) -> None:
+def train(model: str, data_dir: str, minutes: float, resume: bool = False) -> None:
+    """Train ``model`` for ``minutes`` of training time (or continue the run for that long more)."""
     start = time.time()
     run = RUNS / model
-    api.train(model, "captioned-mnist", data_dir=data_dir, run_dir=run, overrides=overrides(model, minutes))
-    (run / "wall.json").write_text(json.dumps({"wall_s": time.time() - start, "minutes": minutes}))
+    wall_file = run / "wall.json"
+    before = json.loads(wall_file.read_text()) if resume and wall_file.is_file() else {"wall_s": 0.0, "minutes": 0.0}
+    if resume:
+        api.train(data_dir=data_dir, run_dir=run, resume=True, overrides={"train.max_minutes": minutes})
+    else:
+        api.train(model, "captioned-mnist", data_dir=data_dir, run_dir=run, overrides=overrides(model, minutes))
+    wall_file.write_text(json.dumps({"wall_s": before["wall_s"] + time.time() - start,
+                                     "minutes": before["minutes"] + minutes}))
 
 
 # ----- measures ------------------------------------------------------------------------------------------
@@ -111,12 +118,9 @@ def iou(a: Tensor, b: Tensor) -> Tensor:
 
 
 def positions(images: Tensor) -> list[str]:
-    s = images.shape[-1]
-    coords = (torch.arange(s, dtype=torch.float32) + 0.5) / s
-    mass = images[:, 0].sum((1, 2)).clamp(min=1e-6)
-    cx = (images[:, 0].sum(1) * coords).sum(1) / mass
-    cy = (images[:, 0].sum(2) * coords).sum(1) / mass
-    return [position_word(float(x), float(y)) for x, y in zip(cx, cy)]
+    """The position word of each image's ink box centre (as the captions define it)."""
+    b = ink_boxes(images)
+    return [position_word(float(x0 + x1) / 2, float(y0 + y1) / 2) for x0, y0, x1, y1 in b.tolist()]
 
 
 def measures(images: Tensor, boxes: Tensor, labels: Tensor, words: list[str], clf: Any) -> dict[str, float]:
@@ -185,7 +189,8 @@ def evaluate(data_dir: str, test_count: int = TEST_COUNT) -> None:
             rows[label]["fid"] = fid_from_features(pooled(x), pooled(real))
             save_sheet(x[:64], RESULTS / f"text2img-{name}-{mode or 'text'}-samples.png", nrow=8)
         # interpolation between two captions (fixed z per row), the paper's Fig. 8 idea
-        model.config.location = "given" if name == "gawwn" else getattr(model.config, "location", None)
+        if name == "gawwn":
+            model.config.location = "given"
         a = {"text": "a small 7 at the top left"}
         b = {"text": "a large 3 at the bottom right"}
         if name == "gawwn":
@@ -217,6 +222,7 @@ def main() -> None:
     p.add_argument("--data-dir", required=True)
     p.add_argument("--minutes", type=float, default=8.0)
     p.add_argument("--test-count", type=int, default=TEST_COUNT)
+    p.add_argument("--resume", action="store_true", help="continue the model's run for --minutes more")
     p.add_argument("--runs", default="runs/bench-text2img", help="folder of the benchmark's run directories")
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -224,7 +230,7 @@ def main() -> None:
     if a.what == "train":
         if not a.model:
             p.error("train needs a model")
-        train(a.model, a.data_dir, a.minutes)
+        train(a.model, a.data_dir, a.minutes, a.resume)
     else:
         evaluate(a.data_dir, a.test_count)
 

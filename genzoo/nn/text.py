@@ -85,15 +85,26 @@ class ImageEmbedder(nn.Module):
         return self.net(x)
 
 
-def joint_embedding_loss(image_emb: Tensor, text_emb: Tensor) -> Tensor:
+SJE_LOSSES = ("hinge", "softmax")
+
+
+def joint_embedding_loss(image_emb: Tensor, text_emb: Tensor, kind: str = "hinge") -> Tensor:
     """DS-SJE (Reed et al. CVPR 2016, Eq. 3-5) with the minibatch's examples as the classes.
 
-    ``F[i, j] = image_i . text_j``; for each image, the structured hinge
+    ``F[i, j] = image_i . text_j``; ``kind="hinge"`` (the paper): for each image, the structured hinge
     ``max_j (1[j != i] + F[i, j]) - F[i, i]`` (0 when the matching text wins by a margin of 1), and the
-    same for each text against the images; the mean of both sides.
+    same for each text against the images; the mean of both sides. ``kind="softmax"``: the same two
+    directions with the hinge's max replaced by its smooth version, a cross-entropy over ``F[i, :]``
+    and ``F[:, i]`` (our short CPU runs: the hinge's one-negative gradient let the embeddings shrink to
+    ~0, where the loss sits at 1, while the softmax, which pushes every negative, learned).
     """
+    if kind not in SJE_LOSSES:
+        raise ConfigError(f"sje_loss must be one of {', '.join(SJE_LOSSES)}, got {kind!r}")
     scores = image_emb @ text_emb.t()
     n = len(scores)
+    if kind == "softmax":
+        target = torch.arange(n, device=scores.device)
+        return (F.cross_entropy(scores, target) + F.cross_entropy(scores.t(), target)) / 2
     delta = 1.0 - torch.eye(n, device=scores.device, dtype=scores.dtype)
     diag = scores.diagonal()
     img_side = (scores + delta).max(dim=1).values - diag
@@ -161,8 +172,13 @@ class TextEmbedding(nn.Module):
     :class:`SentenceEncoder` (nothing to train, :meth:`joint_loss` is not used).
     """
 
-    def __init__(self, kind: str, spec: TextSpec, channels: int, embed_dim: int, width: int = 256) -> None:
+    def __init__(
+        self, kind: str, spec: TextSpec, channels: int, embed_dim: int, width: int = 256, sje_loss: str = "hinge"
+    ) -> None:
         super().__init__()
+        if sje_loss not in SJE_LOSSES:
+            raise ConfigError(f"sje_loss must be one of {', '.join(SJE_LOSSES)}, got {sje_loss!r}")
+        self.sje_loss = sje_loss
         if kind not in TEXT_ENCODERS:
             raise ConfigError(f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}, got {kind!r}")
         self.kind = kind
@@ -186,4 +202,4 @@ class TextEmbedding(nn.Module):
 
     def joint_loss(self, images: Tensor, texts: Sequence[str]) -> Tensor:
         """DS-SJE loss of a minibatch of matching (image, caption) pairs."""
-        return joint_embedding_loss(self.image(images), self.text(texts))
+        return joint_embedding_loss(self.image(images), self.text(texts), self.sje_loss)

@@ -148,6 +148,8 @@ def test_joint_embedding_loss_is_the_structured_hinge() -> None:
     assert abs(float(joint_embedding_loss(img, txt)) - direct / 10) < 1e-5
     eye = torch.eye(5) * 3
     assert float(joint_embedding_loss(eye, eye)) == 0.0  # matching pairs win by more than the margin
+    soft = -sum(torch.log_softmax(scores, 1)[i, i] + torch.log_softmax(scores, 0)[i, i] for i in range(5)) / 10
+    assert torch.allclose(joint_embedding_loss(img, txt, "softmax"), soft)
 
 
 def test_char_cnn_rnn_ignores_padding_and_reads_every_character() -> None:

@@ -81,7 +81,8 @@ class TextToImageGAN(GenerativeModel):
         self.channels, self.size = data_info.shape[0], data_info.shape[1]
         self.latent_dim = int(config.latent_dim)
         self.text_encoder = TextEmbedding(
-            config.text_encoder, self.text_spec, self.channels, config.embed_dim, config.encoder_width
+            config.text_encoder, self.text_spec, self.channels, config.embed_dim, config.encoder_width,
+            config.sje_loss,
         )
 
     # ----- to be implemented by subclasses ---------------------------------------------------------
@@ -274,6 +275,7 @@ class GANINTCLSConfig:
     text_encoder: str = "char-cnn-rnn"  # char-cnn-rnn (trained here) | minilm (pretrained, optional extra)
     embed_dim: int = 1024  # phi(t) of the char-CNN-RNN (the paper's 1024)
     encoder_width: int = 256  # char-CNN-RNN convolution channels and GRU units
+    sje_loss: str = "hinge"  # joint-embedding loss: hinge (the paper) | softmax (see genzoo.nn.text)
     text_dim: int = 128  # phi(t) compressed for G and D
     g_features: int = 128  # G's last hidden stage (doubling towards the input; ngf of the paper's code)
     d_features: int = 64  # D's first stage

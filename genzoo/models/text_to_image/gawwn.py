@@ -218,6 +218,7 @@ class GAWWNConfig:
     text_encoder: str = "char-cnn-rnn"  # char-cnn-rnn (trained here) | minilm (pretrained, optional extra)
     embed_dim: int = 1024
     encoder_width: int = 256  # char-CNN-RNN convolution channels and GRU units
+    sje_loss: str = "hinge"  # joint-embedding loss: hinge (the paper) | softmax (see genzoo.nn.text)
     text_dim: int = 128
     g_features: int = 64
     d_features: int = 64
