@@ -232,7 +232,11 @@ class CaptionedData(ImageData):
     scenes: list[list[Digit]] = field(default_factory=list)
 
     def batch(self, index: Tensor, generator: torch.Generator | None = None) -> Batch:
+        """The examples at ``index``, each with one of its scene's captions drawn with ``generator``
+        (without a generator: each scene's first caption, so the batch is deterministic)."""
         out = super().batch(index, generator)
+        if generator is None:
+            return out
         idx = index.tolist() if isinstance(index, Tensor) else list(index)
         picks = torch.randint(0, 1 << 30, (len(idx),), generator=generator).tolist()
         out["text"] = [self.captions[i][p % len(self.captions[i])] for i, p in zip(idx, picks)]

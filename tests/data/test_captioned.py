@@ -71,6 +71,7 @@ def test_batches_draw_one_of_the_scenes_captions_per_step(data_dir: Path) -> Non
     assert b1["text"] == b2["text"] and all(t in d.captions[i] for i, t in enumerate(b1["text"]))
     many = {tuple(d.batch(idx, torch.Generator().manual_seed(s))["text"]) for s in range(6)}
     assert len(many) > 1
+    assert d.batch(idx)["text"] == [c[0] for c in d.captions[:10]]  # no generator: the first captions
     sub = d.subset(slice(3, 6))
     assert sub.captions == d.captions[3:6] and sub.extra["text"] == [c[0] for c in d.captions[3:6]]
 
