@@ -253,3 +253,15 @@ def test_bad_conditions_are_one_clear_error_and_write_nothing(
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not png.exists()
+
+
+@pytest.mark.parametrize("name", ["gan-int-cls-captioned-mnist", "gawwn-captioned-mnist"])
+def test_named_configs_build_at_their_canvas_size(name: str) -> None:
+    from genzoo.config import resolve
+    from genzoo.data.captioned import captioned_info
+    from genzoo.train.engine import build_model
+
+    cfg = resolve(config=name)
+    model = build_model(cfg, captioned_info(cfg.data["size"], 3))
+    assert model.name == cfg.model["name"] and model.config.sje_loss == "softmax"
+    assert "text" in model.condition_keys()
