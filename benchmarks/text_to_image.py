@@ -153,7 +153,7 @@ def evaluate(data_dir: str, test_count: int = TEST_COUNT) -> None:
     except FileNotFoundError:
         train_reference_classifier("mnist", data_dir, out_dir=cache)
         clf = load_reference_classifier("mnist", cache_dir=cache)
-    opts = {**DATA, "count": test_count}
+    opts = {**DATA, "eval_count": test_count}
     test = load_dataset("captioned-mnist", "test", data_dir, **opts)
     valid = load_dataset("captioned-mnist", "valid", data_dir, **opts)
     real = test.tensor()

@@ -25,7 +25,8 @@ one per example with the batch's generator (the engine's step-seeded one, so a s
 same captions), while ``extra["text"]`` (default sample grids, evaluation) is each scene's first
 caption, which names every measured attribute. Deterministic per ``seed``: the same options give the
 same scenes, captions and boxes. Splits: train from MNIST's first 50,000 training digits, valid from
-the last 10,000, test from the 10,000 test digits (a fixed set of ``test_count`` scenes for a seed).
+the last 10,000, test from the 10,000 test digits (a fixed set for a seed: ``eval_count`` scenes, 1,000 by
+default; ``count``, 20,000, for training).
 
 What this data cannot show: an open vocabulary (captions come from a few templates over a closed set
 of words, so a text encoder learns those templates, not language), natural images (grey digits on a
@@ -64,7 +65,6 @@ POSITIONS = (
 SMALL, LARGE = 0.38, 0.52  # ink height / canvas thresholds of the size words
 SLANT = 0.25  # |shear| above this is called slanted
 SPLIT_SEED = {"train": 0, "valid": 1, "test": 2, "trainval": 3}
-DEFAULT_COUNT = {"train": 20000, "valid": 1000, "test": 1000, "trainval": 21000}
 
 
 # ----- measured attributes -------------------------------------------------------------------------
@@ -290,14 +290,16 @@ def build_scenes(
 
 @register_dataset(
     "captioned-mnist",
-    "captioned scenes of 1-3 real MNIST digits (text, box, keypoints); options size, count, min/max_digits, seed",
+    "captioned scenes of 1-3 real MNIST digits (text, box, keypoints); options size, count, eval_count, "
+    "min/max_digits, captions, seed",
 )
 def load_captioned_mnist(
-    split: str, data_dir: Path, size: int = 64, count: int | None = None, min_digits: int = 1,
+    split: str, data_dir: Path, size: int = 64, count: int = 20000, eval_count: int = 1000, min_digits: int = 1,
     max_digits: int = 3, captions: int = 5, seed: int = 0,
 ) -> CaptionedData:
-    """One split of ``captioned-mnist`` (see the module docstring); ``count`` scenes (default 20,000 train,
-    1,000 valid and test), canvases ``size`` pixels on a side (at least 16)."""
+    """One split of ``captioned-mnist`` (see the module docstring): ``count`` training scenes, ``eval_count``
+    valid and test scenes (trainval: both), canvases ``size`` pixels on a side (at least 16). A scene depends
+    only on the seed, the split and its index, so a smaller count is a prefix of a larger one's scenes."""
     if not isinstance(size, int) or size < 16:
         raise ConfigError(f"captioned-mnist: size must be an integer of at least 16 pixels, got {size!r}")
     if not 1 <= min_digits <= max_digits <= 3:
@@ -306,9 +308,10 @@ def load_captioned_mnist(
         )
     if captions < 1:
         raise ConfigError(f"captioned-mnist: captions must be at least 1, got {captions}")
-    count = DEFAULT_COUNT[split] if count is None else int(count)
-    if count < 1:
-        raise ConfigError(f"captioned-mnist: count must be at least 1, got {count}")
+    for name, value in (("count", count), ("eval_count", eval_count)):
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"captioned-mnist: {name} must be a positive integer, got {value!r}")
+    count = {"train": count, "valid": eval_count, "test": eval_count, "trainval": count + eval_count}[split]
     source = load_mnist(split, data_dir)
     images, labels = source.codes[:, 0].numpy(), source.labels.numpy()
     words = thickness_words(stroke_thickness(images), labels, thickness_quartiles(str(data_dir)))
@@ -322,8 +325,8 @@ def load_captioned_mnist(
         for j, d in enumerate(ds):
             keypoints[n, j] = torch.tensor([d.centroid[0], d.centroid[1], 1.0])
     first = torch.tensor([d[0].label for d in digits], dtype=torch.long)
-    options: dict[str, Any] = dict(size=size, count=count, min_digits=min_digits, max_digits=max_digits,
-                                   captions=captions, seed=seed)
+    options: dict[str, Any] = dict(size=size, count=count, eval_count=eval_count, min_digits=min_digits,
+                                   max_digits=max_digits, captions=captions, seed=seed)
     return CaptionedData(
         "captioned-mnist", split, torch.from_numpy(canvases).unsqueeze(1), first, captioned_info(size, max_digits),
         256, None, options, {"text": [c[0] for c in caps], "box": boxes, "keypoints": keypoints}, caps, digits,

@@ -14,7 +14,7 @@ from genzoo.data.captioned import ALPHABET, DIGIT_WORDS, MAX_LENGTH, position_wo
 
 
 def _load(data_dir: Path, split: str = "test", **kw: object):  # noqa: ANN202
-    return load_dataset("captioned-mnist", split, data_dir, size=32, count=40, **kw)
+    return load_dataset("captioned-mnist", split, data_dir, size=32, count=40, eval_count=40, **kw)
 
 
 def test_same_seed_same_scenes_other_seed_other_scenes(data_dir: Path) -> None:
@@ -24,6 +24,8 @@ def test_same_seed_same_scenes_other_seed_other_scenes(data_dir: Path) -> None:
     assert not torch.equal(a.codes, c.codes) and a.captions != c.captions
     train = _load(data_dir, "train")
     assert not torch.equal(a.codes, train.codes)  # another split draws other (MNIST train) digits
+    bigger = load_dataset("captioned-mnist", "test", data_dir, size=32, eval_count=50)
+    assert torch.equal(bigger.codes[:40], a.codes) and bigger.captions[:40] == a.captions  # the test set is fixed
 
 
 def test_boxes_contain_the_digits_and_keypoints_lie_in_them(data_dir: Path) -> None:

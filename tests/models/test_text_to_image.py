@@ -210,7 +210,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for name in ("gan-int-cls", "gawwn"):
         over = {f"model.{k}": v for k, v in TINY.items()}
-        over.update({"data.size": 16, "data.count": 64, "train.batch_size": 32, "train.steps": 2,
+        over.update({"data.size": 16, "data.count": 64, "data.eval_count": 16, "train.batch_size": 32, "train.steps": 2,
                      "train.progress": False, "train.tensorboard": False, "train.num_samples": 4})
         api.train(name, "captioned-mnist", data_dir=data, run_dir=root / name, overrides=over)
         out[name] = root / name
