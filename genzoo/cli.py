@@ -339,6 +339,9 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
+import genzoo.cli_guided  # noqa: E402, F401  (steps, synthesize: DRAW canvases, DGN-AM / PPGN)
+
+
 # ----- entry point -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from genzoo import __version__
