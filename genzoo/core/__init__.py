@@ -36,9 +36,10 @@ from genzoo.core.results import MetricResult
 from genzoo.core.types import Batch, DataInfo, Dataset
 
 __all__ = [
-    "Batch", "BoxSpec", "CanvasSequence", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError", "DataFileError",
-    "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
-    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "PluggableCondition", "Reconstructs",
+    "Batch", "BoxSpec", "CanvasSequence", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError",
+    "DataFileError", "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
+    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "PluggableCondition",
+    "Reconstructs",
     "TextSpec", "TrainingDiverged", "UsageError", "check_condition", "default_condition", "has_likelihood",
     "render_conditions",
 ]

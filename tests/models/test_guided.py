@@ -22,7 +22,7 @@ def _train_classifier(path: Path, seed: int) -> ReferenceClassifier:
     net = ReferenceClassifier((1, 8, 8), 10, width=8, feature_dim=32, dropout=0.0)
     opt = torch.optim.Adam(net.parameters(), lr=5e-3)
     g = torch.Generator().manual_seed(seed)
-    for _ in range(250):
+    for _ in range(150):
         idx = torch.randint(0, len(x), (64,), generator=g)
         loss = F.cross_entropy(net(x[idx]), y[idx])
         opt.zero_grad()
@@ -46,7 +46,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
               "train.sample_every": 10_000, "train.eval_batches": 1}
     for name in ("ppgn", "dgn-am"):
         extra = {"model.dae_hidden": [128]} if name == "ppgn" else {}
-        run = genzoo.train(name, "digits", run_dir=root / name, steps=300, device="cpu",
+        run = genzoo.train(name, "digits", run_dir=root / name, steps=150, device="cpu",
                            overrides={**common, **extra, "train.batch_size": 32, "train.lr": 2e-3})
         paths[name] = run.run_dir
     return paths

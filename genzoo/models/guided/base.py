@@ -54,7 +54,8 @@ CLASSIFIER_BY_SHAPE = {(1, 8, 8): "digits", (1, 28, 28): "mnist", (3, 32, 32): "
 class GuidedConfig:
     """Fields shared by DGN-AM and PPGN: the feature inverter and the condition network."""
 
-    feature_net: str = "auto"  # E: a reference classifier (digits | mnist | cifar10 | a .safetensors file); auto: by shape
+    # E: a reference classifier (digits | mnist | cifar10 | a .safetensors file); auto: chosen by the image shape
+    feature_net: str = "auto"
     condition_net: str = ""  # C at sampling time ("" = the feature network); any classifier of the same image shape
     generator: str = "mlp"  # mlp | conv
     g_hidden: list[int] = field(default_factory=lambda: [512, 512])  # MLP generator widths
@@ -218,7 +219,8 @@ class GuidedGenerator(GenerativeModel):
         bad = [k for k in options if k not in self.SAMPLER_FIELDS]
         if bad:
             raise ConfigError(
-                f"{self.name} has no sampler option {', '.join(map(repr, bad))}; known: {', '.join(self.SAMPLER_FIELDS)}"
+                f"{self.name} has no sampler option {', '.join(map(repr, bad))}; "
+                f"known: {', '.join(self.SAMPLER_FIELDS)}"
             )
         cfg = dataclasses.replace(self.config, **options)
         self._validate_sampler(cfg)
