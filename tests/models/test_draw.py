@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -153,3 +154,22 @@ def test_draw_trains_and_cli_writes_canvas_strips(tmp_path) -> None:
     assert len(strips) == 3
     gif = Image.open(out / "canvas.gif")
     assert gif.n_frames == 4
+
+
+def test_named_configs() -> None:
+    from genzoo.config import model_config, resolve
+    from genzoo.registry import MODELS
+    from genzoo.train.engine import build_model
+
+    paper = build_model(resolve(config="draw-binarized-mnist"), DataInfo((1, 28, 28), 2))
+    c = paper.config
+    assert (c.steps, c.enc_size, c.dec_size, c.latent_dim, c.read_n, c.write_n, c.attention) == (
+        64, 256, 256, 100, 2, 5, True)
+    assert paper.output == "bernoulli"
+    assert dataclasses.replace(c, output="auto", sample_mean=True) == DRAWConfig()  # the defaults are the paper's
+    assert build_model(resolve(config="draw-noattn-binarized-mnist"), DataInfo((1, 28, 28), 2)).config.attention is False
+    build_model(resolve(config="draw-small-binarized-mnist"), DataInfo((1, 28, 28), 2))
+    build_model(resolve(config="draw-digits"), DataInfo((1, 8, 8), 17))
+    for name in ("ppgn-mnist", "dgn-am-mnist", "ppgn-cifar10", "ppgn-digits", "dgn-am-digits"):
+        cfg = resolve(config=name)
+        model_config(MODELS.get(cfg.model["name"]), cfg.model)  # every field known and typed
