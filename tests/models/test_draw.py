@@ -167,7 +167,8 @@ def test_named_configs() -> None:
         64, 256, 256, 100, 2, 5, True)
     assert paper.output == "bernoulli"
     assert dataclasses.replace(c, output="auto", sample_mean=True) == DRAWConfig()  # the defaults are the paper's
-    assert build_model(resolve(config="draw-noattn-binarized-mnist"), DataInfo((1, 28, 28), 2)).config.attention is False
+    no_attention = build_model(resolve(config="draw-noattn-binarized-mnist"), DataInfo((1, 28, 28), 2))
+    assert no_attention.config.attention is False
     build_model(resolve(config="draw-small-binarized-mnist"), DataInfo((1, 28, 28), 2))
     build_model(resolve(config="draw-digits"), DataInfo((1, 8, 8), 17))
     for name in ("ppgn-mnist", "dgn-am-mnist", "ppgn-cifar10", "ppgn-digits", "dgn-am-digits"):
