@@ -270,8 +270,13 @@ class GuidedGenerator(GenerativeModel):
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         x = batch["x"]
-        with torch.no_grad():
-            h = self.encode(x)
+        cached = getattr(self, "_codes", None)  # every group of one step inverts the same codes: encode once
+        if cached is not None and cached[0] == step and cached[1] is x:
+            h = cached[2]
+        else:
+            with torch.no_grad():
+                h = self.encode(x)
+            self._codes = (step, x, h)
         if group == "discriminator":
             with torch.no_grad():
                 fake = self.generator(h)
