@@ -161,3 +161,14 @@ def test_cli_sample_and_synthesize(setup: dict[str, Path], tmp_path: Path) -> No
     assert main(["synthesize", str(setup["ppgn"]), "--class", "10", "-o", str(bad), "--device", "cpu"]) == 2
     assert main(["synthesize", str(setup["dgn-am"]), "--eps1", "0.1", "-o", str(bad), "--device", "cpu"]) == 2
     assert not bad.exists() and not (tmp_path / "bad").exists()
+
+
+def test_a_different_feature_network_than_trained_with_is_refused(setup: dict[str, Path]) -> None:
+    import dataclasses
+
+    trained = genzoo.load(setup["ppgn"], "cpu")
+    cfg = dataclasses.replace(trained.config, feature_net=str(setup["c1"]))
+    other = type(trained)(cfg, trained.data_info)
+    other.load_state_dict(trained.state_dict())
+    with pytest.raises(ConfigError, match="not the classifier this generator was trained to invert"):
+        other.sample(2, {"label": 1})

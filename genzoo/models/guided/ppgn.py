@@ -34,7 +34,7 @@ class PPGNConfig(GuidedConfig):
     dae_noise: float = 0.3  # std of the Gaussian corruption of h in the DAE's training
     eps1: float = 0.1  # weight of the prior term R(h) - h
     eps2: float = 1.0  # weight of the condition gradient d log p(y|G(h)) / dh
-    eps3: float = 0.05  # std of the noise added each step
+    eps3: float = 0.15  # std of the noise added each step
 
 
 @register_model("ppgn")
