@@ -66,6 +66,8 @@ def main() -> None:
     p.add_argument("--judge", required=True, help="an independently trained classifier file")
     p.add_argument("--per-class", type=int, default=30)
     p.add_argument("--chain-steps", type=int, default=None)
+    p.add_argument("--ppgn-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="PPGN sampler option, e.g. eps3=0.15 (a float)")
     p.add_argument("--train-subset", type=int, default=10000, help="training images for the memorisation check")
     p.add_argument("--run-dir", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -83,6 +85,7 @@ def main() -> None:
     train_s = time.perf_counter() - t0
     if a.chain_steps:
         ppgn.configure_sampler(chain_steps=a.chain_steps)
+    ppgn.configure_sampler(**{k: float(v) for k, v in (o.split("=", 1) for o in a.ppgn_option)})
     dgn = as_dgn_am(ppgn)
     dgn.configure_sampler(chain_steps=ppgn.config.chain_steps)
     judge, _ = read_classifier_file(a.judge)
@@ -112,7 +115,7 @@ def main() -> None:
     }
     write_result(Path(a.out), {
         "benchmark": "guided", "config": a.config, "train_steps": steps, "train_seconds": round(train_s, 1),
-        "chain_steps": ppgn.config.chain_steps, "per_class": a.per_class, "sampler": {
+        "data": data_name, "chain_steps": ppgn.config.chain_steps, "per_class": a.per_class, "sampler": {
             "ppgn": {k_: getattr(ppgn.config, k_) for k_ in ("eps1", "eps2", "eps3")},
             "dgn-am": {k_: getattr(dgn.config, k_) for k_ in ("lr", "decay")}},
         "results": results, "judge": a.judge, "hardware": hardware(), "command": command_line(),

@@ -61,6 +61,7 @@ class DRAWConfig:
     write_n: int = 5  # N of the write grid
     output: str = "auto"  # auto | bernoulli | discretized-gaussian
     min_log_scale: float = -7.0  # floor on the discretised Gaussian's log sigma
+    init_log_scale: float = -2.0  # the log-sigma canvas starts here (8-bit output; writes add to it)
     sample_mean: bool = True  # sample() returns sigmoid(c_T) (as the paper's figures) instead of a draw
 
 
@@ -139,8 +140,11 @@ class DRAW(GenerativeModel):
         return torch.zeros(n, size, device=like.device, dtype=like.dtype)
 
     def _canvas0(self, n: int, like: Tensor) -> Tensor:
+        """c_0: zeros (sigmoid 1/2), and ``init_log_scale`` in the log-sigma channels of an 8-bit output."""
         _, h, w = self.data_info.shape
-        return torch.zeros(n, self.canvas_channels, h, w, device=like.device, dtype=like.dtype)
+        canvas = torch.zeros(n, self.canvas_channels, h, w, device=like.device, dtype=like.dtype)
+        canvas[:, self.channels :] = self.config.init_log_scale
+        return canvas
 
     # ----- inference ---------------------------------------------------------------------------------
     def infer(self, x: Tensor) -> dict[str, Tensor]:
