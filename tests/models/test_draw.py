@@ -174,3 +174,11 @@ def test_named_configs() -> None:
     for name in ("ppgn-mnist", "dgn-am-mnist", "ppgn-cifar10", "ppgn-digits", "dgn-am-digits"):
         cfg = resolve(config=name)
         model_config(MODELS.get(cfg.model["name"]), cfg.model)  # every field known and typed
+
+
+def test_cli_rejects_a_grid_larger_than_the_image_and_writes_nothing(tmp_path, capsys) -> None:
+    from genzoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "draw", "--set", "model.write_n=9", "--run-dir", str(run), "--device", "cpu"]) == 2
+    assert "model.write_n=9" in capsys.readouterr().err and not run.exists()
