@@ -60,7 +60,7 @@ class DRAWConfig:
     read_n: int = 2  # N of the read grid
     write_n: int = 5  # N of the write grid
     output: str = "auto"  # auto | bernoulli | discretized-gaussian
-    min_log_scale: float = -7.0  # floor on the discretised Gaussian's log sigma
+    min_log_scale: float | None = None  # floor on the discretised Gaussian's log sigma; None: log(bin width / 4)
     init_log_scale: float = -2.0  # the log-sigma canvas starts here (8-bit output; writes add to it)
     sample_mean: bool = True  # sample() returns sigmoid(c_T) (as the paper's figures) instead of a draw
 
@@ -97,6 +97,9 @@ class DRAW(GenerativeModel):
                         f"(an N x N grid larger than the image)"
                     )
         self.output = output
+        # a sigma below a quarter of a bin buys < 5% more mass in the right bin but makes a wrong mean ruinous
+        floor = config.min_log_scale
+        self.min_log_scale = math.log(0.25 / (data_info.levels - 1)) if floor is None else float(floor)
         self.channels = c
         self.canvas_channels = c if output == "bernoulli" else 2 * c
         read_size = 2 * c * (config.read_n**2 if config.attention else h * w)
@@ -181,7 +184,7 @@ class DRAW(GenerativeModel):
             ll = -F.binary_cross_entropy_with_logits(canvas, x, reduction="none")
         else:
             mean = torch.sigmoid(canvas[:, :c])
-            log_scale = canvas[:, c:].clamp(min=self.config.min_log_scale)
+            log_scale = canvas[:, c:].clamp(min=self.min_log_scale)
             ll = discretized_gaussian_log_prob(x, mean, log_scale, self.data_info.levels)
         return ll.flatten(1).sum(1)
 
@@ -253,7 +256,7 @@ class DRAW(GenerativeModel):
         if self.output == "bernoulli":
             return torch.bernoulli(x_mean, generator=generator)
         c = self.channels
-        scale = canvas[:, c:].clamp(min=self.config.min_log_scale).exp()
+        scale = canvas[:, c:].clamp(min=self.min_log_scale).exp()
         noise = torch.randn(x_mean.shape, generator=generator, device=x_mean.device, dtype=x_mean.dtype)
         levels = self.data_info.levels - 1
         return ((x_mean + noise * scale).clamp(0, 1) * levels).round() / levels
