@@ -2,7 +2,7 @@
 of a pluggable condition network.
 
 The feature inverter (Dosovitskiy & Brox 2016, "Generating Images with Perceptual Similarity Metrics
-based on Deep Networks", Sec. 3, Eq. 1-5; the "DGN" of Nguyen et al. 2016b, Sec. 2.2): a fixed encoder
+based on Deep Networks", Sec. 3; the "DGN" of Nguyen et al. 2016b): a fixed encoder
 E maps an image to a code ``h = E(x)`` (here the penultimate features of genzoo's reference classifier,
 :mod:`genzoo.metrics.classifier`, the counterpart of AlexNet's fc6), and G is trained so that
 ``G(E(x))`` looks like ``x``:

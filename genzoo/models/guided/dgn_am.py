@@ -1,11 +1,11 @@
 """DGN-AM: activation maximisation through a deep generator network (Nguyen et al. 2016b, "Synthesizing
-the preferred inputs for neurons in neural networks via deep generator networks", Sec. 2.3, Eq. 2).
+the preferred inputs for neurons in neural networks via deep generator networks", Sec. 2.3).
 
 The generator G inverts a classifier's features (:mod:`genzoo.models.guided.base`, after Dosovitskiy &
 Brox 2016). To make an image of class ``c``, the code ``h`` is optimised to maximise the *pre-softmax*
 activation of unit ``c`` of the condition network C:
 
-    h* = argmax_h  C_c(G(h)) - lambda ||h||^2                                         (Eq. 2)
+    h* = argmax_h  C_c(G(h)) - lambda ||h||^2
 
 by gradient ascent with the step normalised by the gradient's mean magnitude (as in the authors' code,
 so the step size is comparable across units and networks), an L2 decay of the code, and the code

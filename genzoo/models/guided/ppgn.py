@@ -1,10 +1,10 @@
 """Plug & Play Generative Networks, PPGN-h (Nguyen et al. 2016a, "Plug & Play Generative Networks:
-Conditional Iterative Generation of Images in Latent Space", Sec. 2-3.2, Eq. 5 and 11).
+Conditional Iterative Generation of Images in Latent Space", Sec. 2 and 3.2).
 
 The generator G is the feature inverter of :mod:`genzoo.models.guided.base`. A denoising autoencoder R
 models the prior over codes p(h) (PPGN-h, Sec. 3.2): trained to reconstruct real codes from
 ``h + N(0, dae_noise^2)``, its residual ``R(h) - h`` estimates ``sigma^2 d log p(h) / dh`` (Alain &
-Bengio 2014). Sampling is the approximate Metropolis-adjusted Langevin chain of Eq. 11:
+Bengio 2014). Sampling is the approximate Metropolis-adjusted Langevin chain of the PPGN-h update:
 
     h_{t+1} = h_t + eps1 (R(h_t) - h_t) + eps2 d log p(y = c | G(h_t)) / dh_t + N(0, eps3^2)
 
