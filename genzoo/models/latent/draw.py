@@ -15,7 +15,9 @@ The loss is the negative variational bound (Sec. 2.1, Eq. 9-12): the reconstruct
 (Eq. 11: ``sum_t 1/2 (mu_t^2 + sigma_t^2 - log sigma_t^2) - T/2``). ``D`` is Bernoulli with mean
 ``sigmoid(c_T)`` for binary data (the paper's MNIST); for 8-bit data the canvas carries a second set of
 channels, the log-scale of a discretised Gaussian over the ``levels`` values (as genzoo's VAE), so the
-bound is a proper discrete likelihood and bits/dim are honest.
+bound is a proper discrete likelihood and bits/dim are honest. That log-scale canvas starts at
+``init_log_scale`` and is floored at a quarter of a bin (``min_log_scale``; genzoo's choices, the paper
+has no 8-bit likelihood).
 
 Reading and writing (Sec. 3): without attention ``read = [x, x^_t]`` and ``write = W(h^dec_t)`` over the
 whole image (Eq. 17, 18). With attention (:mod:`genzoo.nn.attention`) ``read`` is two ``N x N`` glimpses
