@@ -340,3 +340,49 @@ def _check_samples(samples: Any, data: str, data_dir: str | os.PathLike[str] | N
     lo, hi = float(samples.min()), float(samples.max())
     if lo < 0 or hi > 1:
         raise UsageError(f"samples range over [{lo:g}, {hi:g}]; expected floats in [0, 1]")
+def canvas_sequence(
+    model_or_run: GenerativeModel | str | os.PathLike[str], n: int = 8, seed: int = defaults.SEED,
+    condition: Mapping[str, Any] | None = None, device: str = defaults.DEVICE,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Tensor:
+    """How ``n`` samples come about: ``(n, F, C, H, W)`` frames in [0, 1], the finished sample last (DRAW's
+    canvases, a guided sampler's chain), for any model with :class:`genzoo.core.CanvasSequence`. The last
+    frames are what :func:`sample` returns for the same seed (when ``n`` fits one sampling batch)."""
+    from genzoo.core import CanvasSequence, default_condition
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UsageError(f"the number of samples must be a positive integer, got {n!r}")
+    if isinstance(model_or_run, GenerativeModel):
+        model, run_dir = model_or_run, None
+    else:
+        model, run_dir = load(model_or_run, device), model_or_run
+    if not isinstance(model, CanvasSequence):
+        raise UsageError(f"model {model.name!r} does not show how a sample is drawn (it has no canvas_sequence)")
+    if condition is not None:
+        condition = model.check_condition(n, condition)
+    else:
+        data = condition_source(model, run_dir, data_dir)
+        condition = default_condition(model.condition_specs(), n, data.condition_values() if data else None)
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    with torch.no_grad():
+        return model.canvas_sequence(n, condition, g).float().cpu()
+
+
+def synthesize(
+    model_or_run: GenerativeModel | str | os.PathLike[str], n: int = 16, seed: int = defaults.SEED,
+    condition: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
+    condition_net: Any = None, device: str = defaults.DEVICE,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Tensor:
+    """Guided synthesis (DGN-AM, PPGN): the chains' frames ``(n, F, C, H, W)``, samples last, after setting the
+    sampler ``options`` (``{"chain_steps": 500, "eps2": 2.0}``) and plugging in ``condition_net`` (a
+    classifier module, or a reference classifier's dataset name or file)."""
+    from genzoo.core import PluggableCondition
+
+    model = model_or_run if isinstance(model_or_run, GenerativeModel) else load(model_or_run, device)
+    if not isinstance(model, PluggableCondition):
+        raise UsageError(f"model {model.name!r} has no condition network or sampler to configure (dgn-am, ppgn do)")
+    model.configure_sampler(**dict(options or {}))
+    if condition_net is not None:
+        model.use_condition_network(condition_net)
+    return canvas_sequence(model, n, seed, condition, device, data_dir)

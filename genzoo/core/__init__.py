@@ -1,7 +1,15 @@
 """The core layer: types every other layer shares (data, models, metrics and the engine import it; it
 imports none of them)."""
 
-from genzoo.core.capabilities import ExactLikelihood, HasLatent, LikelihoodBound, Reconstructs, has_likelihood
+from genzoo.core.capabilities import (
+    CanvasSequence,
+    ExactLikelihood,
+    HasLatent,
+    LikelihoodBound,
+    PluggableCondition,
+    Reconstructs,
+    has_likelihood,
+)
 from genzoo.core.conditions import (
     BoxSpec,
     ConditionSpec,
@@ -29,9 +37,10 @@ from genzoo.core.results import MetricResult
 from genzoo.core.types import Batch, DataInfo, Dataset
 
 __all__ = [
-    "Batch", "BoxSpec", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError", "DataFileError",
-    "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
-    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "ProtocolError",
+    "Batch", "BoxSpec", "CanvasSequence", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError",
+    "DataFileError", "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
+    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "PluggableCondition",
+    "ProtocolError",
     "Reconstructs",
     "TextSpec", "TrainingDiverged", "UsageError", "check_condition", "default_condition", "has_likelihood",
     "render_conditions",

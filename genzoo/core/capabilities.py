@@ -44,5 +44,25 @@ class Reconstructs(Protocol):
     def reconstruct(self, x: Tensor) -> Tensor: ...
 
 
+@runtime_checkable
+class CanvasSequence(Protocol):
+    """``canvas_sequence(n, condition, generator)``: how each sample comes about, ``(n, F, C, H, W)`` frames
+    in [0, 1] with the finished image last: DRAW's canvases over its T steps (Gregor et al. 2015, Fig. 7),
+    a guided sampler's images along its chain (Nguyen et al. 2016a). Same generator state, same frames."""
+
+    def canvas_sequence(self, n: int, condition: Any = None, generator: Any = None) -> Tensor: ...
+
+
+@runtime_checkable
+class PluggableCondition(Protocol):
+    """Sampling steered by a swappable condition network (the "plug and play" of Nguyen et al. 2016a):
+    ``use_condition_network(net)`` plugs in a classifier (a module, or a reference classifier's name or
+    file) and ``configure_sampler(**options)`` changes the sampler's settings (chain length, step sizes)."""
+
+    def use_condition_network(self, net: Any) -> None: ...
+
+    def configure_sampler(self, **options: Any) -> None: ...
+
+
 def has_likelihood(model: Any) -> bool:
     return isinstance(model, (ExactLikelihood, LikelihoodBound))

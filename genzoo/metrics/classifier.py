@@ -302,7 +302,9 @@ def train_reference_classifier(
     overrides the recipe in :data:`RECIPES`. Deterministic for a seed on one machine.
     """
     from genzoo.data import load_dataset
+    from genzoo.defaults import resolve_device
 
+    device = resolve_device(device)  # "auto" (the CLI's default) -> cuda or cpu
     name = classifier_name(dataset)
     recipe = {**_DEFAULT_RECIPE, **RECIPES.get(name, {})}
     if epochs is not None:
