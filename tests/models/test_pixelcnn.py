@@ -43,7 +43,7 @@ def dependency_matrix(
     torch.manual_seed(1)
     x = torch.rand(8, c, h, w, dtype=torch.float64, requires_grad=True)
     model = model.double()
-    out = model.network(x, None if y is None else y.expand(8))
+    out = model.network(x, {} if y is None else {"label": y.expand(8)})
     if info.levels > 2:
         out = out.reshape(8, info.levels, c, h, w).sum(1)  # all logits of a sub-pixel
     order = [(ci, i, j) for i in range(h) for j in range(w) for ci in range(c)]
@@ -281,7 +281,7 @@ def test_cached_outputs_equal_network_outputs(kind: str, info: DataInfo) -> None
     y = torch.tensor([4, 1]) if kind == "gated-cond" else None
     x = torch.randint(0, info.levels, (2, *info.shape)).float() / (info.levels - 1)
     with torch.no_grad():
-        full = model.network(x, y)
+        full = model.network(x, {} if y is None else {"label": y})
         for mode in ("fast", "row"):
             cache = model._init_cache(2, y)
             cache["mode"] = mode

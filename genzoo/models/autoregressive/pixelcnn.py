@@ -43,15 +43,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.core import Batch, DataInfo
-from genzoo.models.base import GenerativeModel
-from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms, split_logits
+from genzoo.core import DataInfo
+from genzoo.models.autoregressive.base import RasterModel
+from genzoo.nn.discrete import sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d
 from genzoo.registry import register_model
 
 
-class _AutoregressiveConvModel(GenerativeModel):
-    """Shared likelihood / training / sampling logic of the PixelCNN family.
+class _AutoregressiveConvModel(RasterModel):
+    """The PixelCNN family's fast samplers (likelihood and training: :class:`RasterModel`).
 
     Subclasses implement :meth:`network` (whole-image output ``(N, out_ch, H, W)``) and the sampler
     caches: :meth:`_init_cache`, :meth:`_start_row` (called before row ``i`` is sampled, when rows
@@ -60,21 +60,9 @@ class _AutoregressiveConvModel(GenerativeModel):
     """
 
     conditional: bool = False
-
-    def __init__(self, config: Any, data_info: DataInfo) -> None:
-        super().__init__(config, data_info)
-        if len(data_info.shape) != 3:
-            raise ValueError(f"{type(self).__name__} models images (C, H, W), got shape {data_info.shape}")
-        if data_info.levels < 2:
-            raise ValueError(f"levels must be >= 2, got {data_info.levels}")
-        self.C, self.Hgt, self.Wid = data_info.shape
-        self.levels = data_info.levels
-        self.out_ch = output_channels(self.C, self.levels)
+    fast_methods = ("fast", "row")
 
     # ----- to implement ----------------------------------------------------------------------------
-    def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        raise NotImplementedError
-
     def _init_cache(self, n: int, y: Tensor | None) -> dict[str, Any]:
         """Zeroed buffers (image and per-layer inputs, padded by ``k // 2`` on the top, left and right) plus
         the masked weights flattened for per-position products. ``cache["img"]`` is the padded image,
@@ -94,18 +82,8 @@ class _AutoregressiveConvModel(GenerativeModel):
         raise NotImplementedError
 
     # ----- likelihood ------------------------------------------------------------------------------
-    def logits(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Logits of every conditional, in the layout of :func:`genzoo.nn.discrete.discrete_log_prob`."""
-        return split_logits(self.network(x, y), self.C, self.levels)
-
     def condition_keys(self) -> tuple[str, ...]:
         return ("label",) if self.conditional else ()
-
-    def log_prob(self, x: Tensor, condition: Any = None) -> Tensor:
-        """Exact ``log p(x)`` (nats, shape ``(N,)``) of the discrete images (PixelRNN Eq. 1-2); for a
-        class-conditional model the conditional ``log p(x | y)`` given ``{"label": y}``."""
-        y = self.check_condition(x.shape[0], condition).get("label")
-        return discrete_log_prob(self.logits(x, y), x, self.levels)
 
     def log_marginal(self, x: Tensor) -> Tensor:
         """A class-conditional model's exact marginal ``log (1/K) sum_y p(x | y)`` under a uniform class
@@ -114,19 +92,7 @@ class _AutoregressiveConvModel(GenerativeModel):
         per_class = [self.log_prob(x, torch.full((x.shape[0],), c, dtype=torch.long)) for c in range(k)]
         return torch.logsumexp(torch.stack(per_class, 0), 0) - math.log(k)
 
-    def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
-        """Mean negative log-likelihood per image (nats); bits/dim logged too."""
-        nll = -self.log_prob(batch["x"], self.batch_condition(batch) or None).mean()
-        bpd = nll.detach() / (self.data_info.dims * math.log(2))
-        return {"loss": nll, "nll": nll.detach(), "bits_per_dim": bpd}
-
     # ----- sampling --------------------------------------------------------------------------------
-    def _pick(self, out: Tensor, c: int) -> Tensor:
-        """Logits of colour ``c`` from the output vector ``(N, out_ch)`` of one position."""
-        if self.levels == 2:
-            return out[:, c]
-        return out.reshape(out.shape[0], self.levels, self.C)[:, :, c]
-
     @torch.no_grad()
     def sample(
         self,
@@ -144,31 +110,25 @@ class _AutoregressiveConvModel(GenerativeModel):
         generator identically. ``rows``: sample only the first ``rows`` rows (the rest stay 0), e.g. to
         time the naive sampler on part of an image.
         """
-        if method not in ("fast", "row", "naive"):
-            raise ValueError(f"method must be 'fast', 'row' or 'naive', got {method!r}")
-        dev = self.device
-        y = self.check_condition(n, condition).get("label")
-        gdev = generator.device if generator is not None else dev
-        u = torch.rand(n, self.C, self.Hgt, self.Wid, generator=generator, device=gdev).to(dev)
-        x = torch.zeros(n, self.C, self.Hgt, self.Wid, device=dev)
-        cache = self._init_cache(n, y) if method != "naive" else None
-        if cache is not None:
-            cache["mode"] = method
-        for i in range(self.Hgt if rows is None else min(rows, self.Hgt)):
-            if cache is not None:
-                self._start_row(cache, i)
-            for j in range(self.Wid):
+        self.check_method(method)
+        condition = self.check_condition(n, condition)
+        u = self.draw_uniforms(n, generator)
+        if method == "naive":
+            return self.sample_naive(u, condition, rows)
+        x = torch.zeros_like(u)
+        cache = self._init_cache(n, condition.get("label"))
+        cache["mode"] = method
+        top, left = cache["pad"]
+        for i in range(self.H if rows is None else min(rows, self.H)):
+            self._start_row(cache, i)
+            for j in range(self.W):
                 for c in range(self.C):
                     if method == "fast":
-                        out = self._pixel_output(cache, i, j)  # type: ignore[arg-type]
-                    elif method == "row":
-                        out = self._row_output(cache, i)[:, :, j]  # type: ignore[arg-type]
+                        out = self._pixel_output(cache, i, j)
                     else:
-                        out = self.network(x, y)[:, :, i, j]
-                    x[:, c, i, j] = sample_from_uniforms(self._pick(out, c), u[:, c, i, j], self.levels)
-                    if cache is not None:
-                        top, left = cache["pad"]
-                        cache["img"][:, c, top + i, left + j] = x[:, c, i, j]
+                        out = self._row_output(cache, i)[:, :, j]
+                    x[:, c, i, j] = sample_from_uniforms(self.subpixel_logits(out, c), u[:, c, i, j], self.levels)
+                    cache["img"][:, c, top + i, left + j] = x[:, c, i, j]
         return x
 
 
@@ -238,7 +198,7 @@ class PixelCNN(_AutoregressiveConvModel):
     def _head(self, r: Tensor) -> Tensor:
         return self.out2(F.relu(self.out1(F.relu(r))))
 
-    def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def network(self, x: Tensor, condition: dict[str, Any]) -> Tensor:
         r = self.first(x)
         for blk in self.blocks:
             r = blk(r)
@@ -247,7 +207,7 @@ class PixelCNN(_AutoregressiveConvModel):
     # ----- sampler caches: the padded input of every spatial masked conv ------------------------------
     def _init_cache(self, n: int, y: Tensor | None) -> dict[str, Any]:
         dev, p0, p = self.device, self.config.first_kernel // 2, self.config.kernel // 2
-        hid, wid = self.config.hidden, self.Wid
+        hid, wid = self.config.hidden, self.W
         lin = [
             (_flat(m.causal_rows() if m.kernel_size[0] > 1 else m.masked_weight()), m.bias)
             for m in [
@@ -258,9 +218,9 @@ class PixelCNN(_AutoregressiveConvModel):
             ]
         ]
         return {
-            "img": torch.zeros(n, self.C, p0 + self.Hgt, wid + 2 * p0, device=dev),
+            "img": torch.zeros(n, self.C, p0 + self.H, wid + 2 * p0, device=dev),
             "pad": (p0, p0),
-            "t": [torch.zeros(n, hid, p + self.Hgt, wid + 2 * p, device=dev) for _ in self.blocks],
+            "t": [torch.zeros(n, hid, p + self.H, wid + 2 * p, device=dev) for _ in self.blocks],
             "lin": lin,
         }
 
@@ -279,7 +239,7 @@ class PixelCNN(_AutoregressiveConvModel):
         p0, p = self.config.first_kernel // 2, self.config.kernel // 2
         r = F.conv2d(cache["img"][:, :, i : i + p0 + 1], self.first.causal_rows(), self.first.bias)
         for blk, tbuf in zip(self.blocks, cache["t"], strict=True):
-            tbuf[:, :, p + i : p + i + 1, p : p + self.Wid] = F.relu(blk.down(F.relu(r)))
+            tbuf[:, :, p + i : p + i + 1, p : p + self.W] = F.relu(blk.down(F.relu(r)))
             r = r + blk.up(F.relu(F.conv2d(tbuf[:, :, i : i + p + 1], blk.conv.causal_rows(), blk.conv.bias)))
         return self._head(r)[:, :, 0]
 
@@ -385,9 +345,8 @@ class GatedPixelCNN(_AutoregressiveConvModel):
     def _head(self, h: Tensor) -> Tensor:
         return self.out2(F.relu(self.out1(F.relu(h))))
 
-    def network(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        if self.conditional and y is None:
-            raise ValueError("conditional gated PixelCNN needs class labels y")
+    def network(self, x: Tensor, condition: dict[str, Any]) -> Tensor:
+        y = condition.get("label")
         v, h = x, x
         for layer in self.gated:
             v, h = layer(v, h, y)
@@ -398,10 +357,10 @@ class GatedPixelCNN(_AutoregressiveConvModel):
     # horizontal term of the current row, (N, 2p, W); h[l]: padded input of the horizontal conv of layer
     # l >= 1 for the current row.
     def _init_cache(self, n: int, y: Tensor | None) -> dict[str, Any]:
-        dev, wid, hid = self.device, self.Wid, self.config.hidden
+        dev, wid, hid = self.device, self.W, self.config.hidden
         pads = [layer.k // 2 for layer in self.gated]
         chans = [self.C] + [hid] * (len(self.gated) - 1)
-        vbufs = [torch.zeros(n, c, p + self.Hgt, wid + 2 * p, device=dev) for c, p in zip(chans, pads)]
+        vbufs = [torch.zeros(n, c, p + self.H, wid + 2 * p, device=dev) for c, p in zip(chans, pads)]
         hbufs = [torch.zeros(n, c, 1, wid + 2 * p, device=dev) for c, p in zip(chans, pads)]
         hbufs[0] = vbufs[0]  # layer 0 reads the image row
         conds = []
@@ -432,14 +391,14 @@ class GatedPixelCNN(_AutoregressiveConvModel):
         vbufs, n = cache["v"], cache["img"].shape[0]
         for li, layer in enumerate(self.gated):
             if i == 0:  # nothing above the first row: the shifted vertical input is zero padding
-                v_pre = torch.zeros(n, 2 * layer.p, 1, self.Wid, device=vbufs[0].device)
+                v_pre = torch.zeros(n, 2 * layer.p, 1, self.W, device=vbufs[0].device)
             else:
                 r, pad = i - 1, layer.k // 2
                 v_pre = F.conv2d(vbufs[li][:, :, r : r + pad + 1], layer.v_conv.weight, layer.v_conv.bias)
                 v_pre = v_pre + cache["cond"][li][0]
                 if li + 1 < len(self.gated):
                     nxt = self.gated[li + 1].k // 2
-                    vbufs[li + 1][:, :, nxt + r, nxt : nxt + self.Wid] = _gate(v_pre)[:, :, 0]
+                    vbufs[li + 1][:, :, nxt + r, nxt : nxt + self.W] = _gate(v_pre)[:, :, 0]
             cache["link"][li] = layer.v_to_h(v_pre)[:, :, 0]
         for hbuf in cache["h"][1:]:
             hbuf.zero_()
@@ -474,5 +433,5 @@ class GatedPixelCNN(_AutoregressiveConvModel):
                 h_pre = h_pre + cache["cond"][li][1][:, :, None, None]
             h_new = layer.h_out(_gate(h_pre))
             pad = layer.k // 2
-            h = h_new if layer.first else h[:, :, :, pad : pad + self.Wid] + h_new
+            h = h_new if layer.first else h[:, :, :, pad : pad + self.W] + h_new
         return self._head(h)[:, :, 0]

@@ -70,14 +70,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genzoo.core import Batch, DataInfo
-from genzoo.models.base import GenerativeModel
-from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms, split_logits
+from genzoo.core import DataInfo
+from genzoo.models.autoregressive.base import RasterModel
+from genzoo.nn.discrete import sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d, raster_mask
 from genzoo.registry import register_model
 
@@ -129,22 +130,21 @@ def _forget_bias(hidden: int, *lead: int) -> Tensor:
     return b
 
 
-class PixelRNN(GenerativeModel):
-    """Shared parts of the two PixelRNNs (van den Oord et al. 2016): input/output layers, likelihood,
-    samplers. Subclasses implement the LSTM layers."""
+class PixelRNN(RasterModel):
+    """Shared parts of the two PixelRNNs (van den Oord et al. 2016): input/output layers and the fast
+    sampler's output head (likelihood, training and the reference sampler: :class:`RasterModel`).
+    Subclasses implement the LSTM layers."""
+
+    fast_methods = ("fast",)
 
     def __init__(self, config: RowLSTMConfig | DiagonalBiLSTMConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
-        if len(data_info.shape) != 3:
-            raise ValueError(f"PixelRNN models images (C, H, W); got shape {data_info.shape}")
         if config.input_kernel % 2 != 1 or config.input_kernel < 1:
             raise ValueError(f"input_kernel must be odd, got {config.input_kernel}")
-        self.C, self.H, self.W = (int(s) for s in data_info.shape)
-        self.levels = int(data_info.levels)
         h, C = config.hidden, self.C
         self.input_conv = MaskedConv2d(C, 2 * h, config.input_kernel, "A", C)
         self.out1 = MaskedConv2d(2 * h, config.output_hidden, 1, "B", C)
-        self.out2 = MaskedConv2d(config.output_hidden, output_channels(C, self.levels), 1, "B", C)
+        self.out2 = MaskedConv2d(config.output_hidden, self.out_ch, 1, "B", C)
 
     # ----- network -----------------------------------------------------------------------------------
     def _input(self, x: Tensor) -> Tensor:
@@ -158,23 +158,8 @@ class PixelRNN(GenerativeModel):
     def _head(self, s: Tensor) -> Tensor:
         return self.out2(F.relu(self.out1(F.relu(s))))
 
-    def logits(self, x: Tensor) -> Tensor:
-        """Logits in the layout of :func:`genzoo.nn.discrete.discrete_log_prob` for images ``x``."""
-        return split_logits(self._head(self._stream(self._input(x))), self.C, self.levels)
-
-    def log_prob(self, x: Tensor, condition: object = None) -> Tensor:
-        """Exact ``log p(x)`` in nats of the discrete images (Eqs. 1-2), shape ``(N,)``."""
-        self.check_condition(x.shape[0], condition)
-        return discrete_log_prob(self.logits(x), x, self.levels)
-
-    def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
-        """Mean negative log-likelihood per image (nats); bits/dim logged too."""
-        nll = -self.log_prob(batch["x"]).mean()
-        return {
-            "loss": nll,
-            "nll": nll.detach(),
-            "bits_per_dim": nll.detach() / (self.data_info.dims * math.log(2)),
-        }
+    def network(self, x: Tensor, condition: dict[str, Any]) -> Tensor:
+        return self._head(self._stream(self._input(x)))
 
     # ----- sampling ----------------------------------------------------------------------------------
     def _head_vec(self, s: Tensor) -> Tensor:
@@ -182,17 +167,6 @@ class PixelRNN(GenerativeModel):
         w1 = self.out1.masked_weight()[:, :, 0, 0]
         w2 = self.out2.masked_weight()[:, :, 0, 0]
         return F.linear(F.relu(F.linear(F.relu(s), w1, self.out1.bias)), w2, self.out2.bias)
-
-    def _subpixel_logits(self, out: Tensor, c: int) -> Tensor:
-        """Raw outputs ``(N, out)`` at one pixel -> logits of colour ``c`` for sample_from_uniforms."""
-        if self.levels == 2:
-            return out[:, c]
-        return out.reshape(out.shape[0], self.levels, self.C)[:, :, c]
-
-    def _draw_uniforms(self, n: int, generator: torch.Generator | None) -> Tensor:
-        dev = self.device
-        gdev = generator.device if generator is not None else dev
-        return torch.rand(n, self.C, self.H, self.W, generator=generator, device=gdev).to(dev)
 
     @torch.no_grad()
     def sample(
@@ -208,29 +182,17 @@ class PixelRNN(GenerativeModel):
         ``method="naive"`` recomputes the whole network for every sub-pixel. One uniform per sub-pixel
         is drawn from ``generator`` up front and used by inverse CDF, so both give identical images.
         """
-        self.check_condition(n, condition)
-        if method not in ("fast", "naive"):
-            raise ValueError(f"method must be 'fast' or 'naive', got {method!r}")
+        self.check_method(method)
+        condition = self.check_condition(n, condition)
         was_training = self.training
         self.eval()
         try:
-            u = self._draw_uniforms(n, generator)
+            u = self.draw_uniforms(n, generator)
             if method == "naive":
-                return self._sample_naive(u)
+                return self.sample_naive(u, condition)
             return self._sample_fast(u)
         finally:
             self.train(was_training)
-
-    def _sample_naive(self, u: Tensor) -> Tensor:
-        x = torch.zeros_like(u)
-        for i in range(self.H):
-            for j in range(self.W):
-                for c in range(self.C):
-                    out = self._head(self._stream(self._input(x)))[:, :, i, j]
-                    x[:, c, i, j] = sample_from_uniforms(
-                        self._subpixel_logits(out, c), u[:, c, i, j], self.levels
-                    )
-        return x
 
     def _sample_fast(self, u: Tensor) -> Tensor:
         raise NotImplementedError
@@ -317,7 +279,7 @@ class RowLSTM(PixelRNN):
                         h_row[layer, :, j] = hh
                         c_row[layer, :, j] = cc
                         s = s + F.linear(hh, res_w[layer], self.res[layer].bias)
-                    logit = self._subpixel_logits(self._head_vec(s), c)
+                    logit = self.subpixel_logits(self._head_vec(s), c)
                     v = sample_from_uniforms(logit, u[:, c, i, j], self.levels)
                     x[:, c, i, j] = v
                     xin[:, c, q + i, q + j] = self._input(v)
@@ -448,7 +410,7 @@ class DiagonalBiLSTM(PixelRNN):
                         l_c_row[layer, :, j] = cc
                         # the right-to-left output of row i - 1, shifted down by one row
                         s = s + F.linear(hh + r_h_up[layer, :, j], res_w[layer], self.res[layer].bias)
-                    logit = self._subpixel_logits(self._head_vec(s), c)
+                    logit = self.subpixel_logits(self._head_vec(s), c)
                     v = sample_from_uniforms(logit, u[:, c, i, j], self.levels)
                     x[:, c, i, j] = v
                     xin[:, c, q + i, q + j] = self._input(v)
