@@ -20,7 +20,8 @@ def _condition(a: argparse.Namespace) -> dict[str, Any] | None:
 
 def _write_sequences(frames: Any, out: Path, duration_ms: int) -> list[Path]:
     """One PNG strip per sample, all strips in one PNG, and an animated GIF of the grid."""
-    from genzoo.images import save_animation, save_grid
+    from genzoo.images import save_grid
+    from genzoo.video_io import write_gif
 
     n, f = frames.shape[:2]
     paths = []
@@ -30,7 +31,7 @@ def _write_sequences(frames: Any, out: Path, duration_ms: int) -> list[Path]:
     paths.append(out / "strips.png")
     save_grid(frames.flatten(0, 1), paths[-1], nrow=f)
     paths.append(out / "canvas.gif")
-    save_animation(frames, paths[-1], duration_ms=duration_ms)
+    write_gif(frames, paths[-1], fps=1000 / duration_ms, hold_last=3)
     return paths
 
 

@@ -87,23 +87,3 @@ def save_sheet(
     if per > 1:
         nrow = per * (nrow if nrow and images.dim() == 4 else 1)
     save_grid(tiles, path, nrow=nrow)
-
-
-def save_animation(
-    sequences: Tensor, path: str | os.PathLike[str], nrow: int | None = None, duration_ms: int = 120,
-    scale: int | None = None,
-) -> None:
-    """An animated GIF of ``(N, F, C, H, W)`` frame sequences in [0, 1]: frame ``f`` shows every sample's
-    ``f``-th frame as one grid (DRAW's canvases being drawn, a sampling chain's progress); loops forever,
-    holding the last frame three times as long."""
-    from genzoo.fileio import atomic_write_bytes
-
-    if sequences.dim() != 5:
-        raise ValueError(f"expected sequences (N, F, C, H, W), got {tuple(sequences.shape)}")
-    x = sequences.detach().float().cpu()
-    s = default_scale(x[:, 0]) if scale is None else scale
-    frames = [grid_image(x[:, f], nrow, s).convert("P", palette=Image.Palette.ADAPTIVE) for f in range(x.shape[1])]
-    durations = [duration_ms] * (len(frames) - 1) + [3 * duration_ms]
-    buf = BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
-    atomic_write_bytes(path, buf.getvalue())

@@ -49,29 +49,34 @@ def _frame_grids(videos: Tensor, nrow: int | None, scale: int) -> list[Image.Ima
     return [grid_image(v[:, t], nrow, scale) for t in range(v.shape[1])]
 
 
-def gif_bytes(videos: Tensor, nrow: int | None = None, fps: float = 5.0, scale: int | None = None) -> bytes:
+def gif_bytes(
+    videos: Tensor, nrow: int | None = None, fps: float = 5.0, scale: int | None = None, hold_last: int = 1
+) -> bytes:
     """An animated GIF (looping) of ``videos`` ``(N, T, C, H, W)`` tiled ``nrow`` per row, ``fps`` frames a
-    second, upscaled ``scale`` times (default: to about 64 pixels a frame)."""
+    second, upscaled ``scale`` times (default: to about 64 pixels a frame); the last frame shows ``hold_last``
+    times as long (e.g. a finished DRAW canvas or the end of a sampling chain)."""
     if fps <= 0:
         raise UsageError(f"fps must be positive, got {fps}")
     v = check_video(videos)
     scale = scale or max(1, 64 // max(v.shape[-2:]))
     frames = _frame_grids(v, nrow, scale)
+    duration = max(20, round(1000 / fps))
+    durations = [duration] * (len(frames) - 1) + [hold_last * duration]
     buf = BytesIO()
     frames[0].save(
-        buf, format="GIF", save_all=True, append_images=frames[1:], duration=max(20, round(1000 / fps)), loop=0,
-        optimize=False,
+        buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False,
     )
     return buf.getvalue()
 
 
 def write_gif(
-    videos: Tensor, path: str | os.PathLike[str], nrow: int | None = None, fps: float = 5.0, scale: int | None = None
+    videos: Tensor, path: str | os.PathLike[str], nrow: int | None = None, fps: float = 5.0, scale: int | None = None,
+    hold_last: int = 1,
 ) -> None:
     """Write :func:`gif_bytes` to ``path`` (atomically)."""
     from genzoo.fileio import atomic_write_bytes
 
-    atomic_write_bytes(path, gif_bytes(videos, nrow, fps, scale))
+    atomic_write_bytes(path, gif_bytes(videos, nrow, fps, scale, hold_last))
 
 
 def write_strip(videos: Tensor, path: str | os.PathLike[str], scale: int | None = None) -> None:
