@@ -7,7 +7,6 @@ library, numpy and genzoo's API, so creating a study and reading its results wor
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 
@@ -25,26 +24,6 @@ def sample_images(model: Any, n: int, seed: int, label: int | None = None) -> An
     if label is None:
         return sample(model, n, seed=seed)
     return sample(model, n, seed=seed, condition={"label": torch.full((n,), int(label), dtype=torch.long)})
-
-
-def read_sample_file(path: str | Path) -> Any:
-    """Stored samples as float ``(N, C, H, W)`` in [0, 1]: a folder of images, or an .npz whose array
-    ``images`` (else its first array) holds floats in [0, 1] or 8-bit values."""
-    import numpy as np
-    import torch
-
-    p = Path(path)
-    if p.is_dir():
-        from genzoo.data.folder import list_images, read_images
-
-        return torch.from_numpy(read_images(list_images(p))).float() / 255.0
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            arr = npz["images"] if "images" in npz.files else npz[npz.files[0]]
-    except (OSError, ValueError, IndexError) as e:
-        raise StudyError(f"{p}: not a readable .npz of images ({e})") from None
-    x = torch.from_numpy(np.asarray(arr, dtype=np.float32))
-    return x / 255.0 if x.max() > 1.0 else x
 
 
 def require_web() -> None:

@@ -212,10 +212,11 @@ def _png(img: np.ndarray) -> bytes:
 
 
 def _draw_model(src: ModelSource, n: int, seed: int) -> np.ndarray:
-    from genzoo.web import read_sample_file, sample_images
+    from genzoo.data.folder import read_image_set
+    from genzoo.web import sample_images
 
     if src.samples is not None:
-        x = read_sample_file(src.samples)
+        x = read_image_set(src.samples)
         if len(x) < n:
             raise StudyError(f"models {src.name!r}: {src.samples} holds {len(x)} images; the study needs {n}")
         return _as_images(x[:n])
