@@ -70,9 +70,11 @@ def sheet_images(images: Tensor, conditions: list[Tensor] | None = None, max_fra
         tiles = [x]
     else:
         raise ValueError(f"expected images (N, C, H, W) or videos (N, T, C, H, W), got {tuple(x.shape)}")
-    if conditions:
-        tiles = [torch.nn.functional.interpolate(c.float(), size=tiles[0].shape[-2:], mode="nearest")
-                 for c in conditions] + tiles
+    if conditions:  # samples enlarged (nearest) to the pictures' size, so a caption stays readable
+        size = conditions[0].shape[-2:]
+        tiles = [torch.nn.functional.interpolate(c.float(), size=size, mode="nearest") for c in conditions] + [
+            torch.nn.functional.interpolate(t, size=size, mode="nearest") for t in tiles
+        ]
     if any(t.shape[1] != tiles[-1].shape[1] for t in tiles):
         tiles = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in tiles]
     per = len(tiles)
@@ -82,8 +84,10 @@ def sheet_images(images: Tensor, conditions: list[Tensor] | None = None, max_fra
 def save_sheet(
     images: Tensor, path: str | os.PathLike[str], nrow: int | None = None, conditions: list[Tensor] | None = None,
 ) -> None:
-    """A PNG sample sheet of images or videos (see :func:`sheet_images`); ``nrow`` counts samples per row."""
+    """A PNG sample sheet of images or videos (see :func:`sheet_images`); ``nrow`` counts samples per row
+    (default: a square of images, one video per row)."""
     tiles, per = sheet_images(images, conditions)
     if per > 1:
-        nrow = per * (nrow if nrow and images.dim() == 4 else 1)
+        samples_per_row = (nrow or max(1, math.ceil(math.sqrt(len(images))))) if images.dim() == 4 else 1
+        nrow = per * samples_per_row
     save_grid(tiles, path, nrow=nrow)

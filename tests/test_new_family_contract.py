@@ -138,7 +138,11 @@ class NextFrame(GenerativeModel):
 def test_a_caption_conditioned_family_runs_end_to_end(tmp_path: Path) -> None:
     run = genzoo.train("toy-caption-pixels", "toy-captioned-digits", run_dir=tmp_path / "t", steps=30,
                        overrides={**FAST, "train.lr": 0.05})
-    assert (tmp_path / "t" / "samples.png").is_file()  # the sheet used the test split's captions
+    from PIL import Image
+
+    # the sheet used the validation split's captions and shows each one beside its sample: 64 (caption,
+    # sample) pairs of 64-pixel tiles, 8 pairs a row, 2-pixel padding
+    assert Image.open(tmp_path / "t" / "samples.png").size == (16 * 66 + 2, 8 * 66 + 2)
     a = genzoo.sample(tmp_path / "t", 6, seed=1, condition={"text": "the number seven"})
     b = genzoo.sample(tmp_path / "t", 6, seed=1, condition={"text": "the number seven"})
     assert a.shape == (6, 1, 8, 8) and torch.equal(a, b)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from genzoo.core import default_condition
+from genzoo.core import default_condition, render_conditions
 from genzoo.core.errors import TrainingDiverged
 from genzoo.images import save_sheet
 from genzoo.train import checkpoint as ckpt
@@ -192,8 +192,18 @@ class SampleSheet(Callback):
             g = torch.Generator(device=t.device).manual_seed(t.train_cfg.seed)
             x = t.model.sample(n, condition=condition, generator=g).float().cpu()
         t.model.train()
-        save_sheet(x, t.run_dir / "samples" / f"step-{step:08d}.png")
-        save_sheet(x, t.run_dir / "samples.png")
+        pictures = sheet_conditions(t.model.condition_specs(), condition)
+        save_sheet(x, t.run_dir / "samples" / f"step-{step:08d}.png", conditions=pictures)
+        save_sheet(x, t.run_dir / "samples.png", conditions=pictures)
+
+
+def sheet_conditions(specs: dict[str, Any], condition: dict[str, Any] | None, size: int = 64) -> list[Any] | None:
+    """Pictures of the conditions a sheet's samples were asked for, beside them; none for class labels (a
+    sheet of every class in turn already reads by column) or an unconditional model."""
+    if not condition or all(spec.kind == "label" for spec in specs.values()):
+        return None
+    shown = {k: spec for k, spec in specs.items() if spec.kind != "label"}
+    return render_conditions(shown, condition, size)
 
 
 class KeepBest(Callback):
