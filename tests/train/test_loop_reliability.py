@@ -15,21 +15,11 @@ from genzoo.core.errors import UsageError
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.callbacks import TIMING_FIELDS
 from genzoo.train.lock import RunLock, RunLocked
+from tests.train.test_engine import _Interrupt
 
 BASE = {"train.batch_size": 32, "train.progress": False, "train.log_every": 3, "train.checkpoint_every": 4,
         "train.eval_every": 5, "train.sample_every": 100, "train.eval_batches": 1, "train.tensorboard": False,
         "model.hidden": [16], "model.latent_dim": 3}
-
-
-class _KillAt:
-    """Raises KeyboardInterrupt once after step ``at`` (as Ctrl-C would)."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def __call__(self, trainer: object, step: int) -> None:
-        if step == self.at:
-            raise KeyboardInterrupt
 
 
 def _records(run_dir: Path) -> list[dict]:
@@ -47,7 +37,7 @@ def test_metrics_log_after_kills_equals_an_uninterrupted_run(tmp_path: Path) -> 
     cut = tmp_path / "cut"
     for kill in (2, 7, 10):  # before any checkpoint, mid-window after one, and again
         with pytest.raises(KeyboardInterrupt):
-            genzoo.train("vae", "digits", run_dir=cut, steps=14, overrides=BASE, hooks=[_KillAt(kill)])
+            genzoo.train("vae", "digits", run_dir=cut, steps=14, overrides=BASE, hooks=[_Interrupt(kill)])
     genzoo.train("vae", "digits", run_dir=cut, steps=14, overrides=BASE)
     assert _records(cut) == _records(whole)
     assert {r["split"] for r in _records(whole)} == {"train", "valid"}
@@ -57,17 +47,17 @@ def test_metrics_log_after_kills_equals_an_uninterrupted_run(tmp_path: Path) -> 
 
 def test_interrupt_says_which_checkpoint_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(KeyboardInterrupt):
-        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=14, overrides=BASE, hooks=[_KillAt(2)])
+        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=14, overrides=BASE, hooks=[_Interrupt(2)])
     assert "no checkpoint was written yet, so the 2 steps done are lost" in capsys.readouterr().err
     with pytest.raises(KeyboardInterrupt):
-        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=14, overrides=BASE, hooks=[_KillAt(6)])
+        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=14, overrides=BASE, hooks=[_Interrupt(6)])
     assert "the checkpoint at step 4 is kept (2 steps after it are lost)" in capsys.readouterr().err
 
 
 def test_checkpoints_by_wall_time_as_well_as_by_steps(tmp_path: Path) -> None:
     overrides = {**BASE, "train.checkpoint_every": 1000, "train.checkpoint_minutes": 1e-9}
     with pytest.raises(KeyboardInterrupt):
-        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=14, overrides=overrides, hooks=[_KillAt(5)])
+        genzoo.train("vae", "digits", run_dir=tmp_path / "r", steps=14, overrides=overrides, hooks=[_Interrupt(5)])
     assert ckpt.list_checkpoints(tmp_path / "r") == [4, 5]  # every step by time, the last two kept
 
 
