@@ -65,6 +65,7 @@ _PARZEN = {"metric": "parzen", "key": "parzen_log_likelihood",
            "higher_is_better": True, "options": {"n_samples": 10000},
            "curve_options": {"n_samples": 1000, "n_valid": 1000, "n_test": 1000}}
 _EXACT = {**_NLL, "options": {}, "curve_options": {"subset": 1000}}
+_DRAW = {**_NLL, "options": {"importance_samples": 1}, "curve_options": {"importance_samples": 1, "subset": 1000}}
 _VAE = {**_NLL, "options": {"importance_samples": 5000, "subset": 1000},
         "curve_options": {"importance_samples": 100, "subset": 500}}
 
@@ -105,6 +106,41 @@ ENTRIES: dict[str, Entry] = {
                             "classifier on class-conditional samples",
                    options={"n_samples": 10000, "extractor": "classifier:mnist"},
                    curve_options={"n_samples": 2000, "extractor": "classifier:mnist"}),
+    # the Extensions half: every family with a number on data genzoo has (paper=None where the paper
+    # has no number for it; the row is then a genzoo-internal score, recorded for the curve)
+    "draw": Entry("draw-binarized-mnist", **_DRAW, paper=80.97,
+                  citation="Gregor et al. 2015, Table 2 (DRAW with attention, binarized MNIST; bound, nats)",
+                  notes="the variational bound (k=1) on all 10,000 test images, as the paper reports it"),
+    "draw-noattn": Entry("draw-noattn-binarized-mnist", **_DRAW, paper=87.40,
+                         citation="Gregor et al. 2015, Table 2 (DRAW without attention; bound, nats)",
+                         notes="the variational bound (k=1) on all 10,000 test images, as the paper reports it"),
+    "vpn": Entry("vpn-moving-mnist", metric="frame-nll", key="nats_per_frame", higher_is_better=False, paper=87.6,
+                 citation="Kalchbrenner et al. 2016, Table 1 (VPN, Moving MNIST: nats per frame, 10 frames "
+                          "predicted from 10; bound 86.3)",
+                 options={"batch_size": 16}, curve_options={"subset": 64, "batch_size": 16},
+                 notes="Moving MNIST generated on the fly from MNIST test digits (the paper: its fixed test set); "
+                       "the number is the grey-target cross-entropy the paper reports, floor_nats_per_frame its bound"),
+    "vgan": Entry("vgan-moving-mnist", metric="frame-fid", key="frame_fid", higher_is_better=False, paper=None,
+                  citation="Vondrick et al. 2016 (Flickr video, human judgements; no Moving MNIST number); frame "
+                           "FID in the reference MNIST classifier's features",
+                  options={"n_samples": 1000, "extractor": "classifier:mnist"},
+                  curve_options={"n_samples": 200, "extractor": "classifier:mnist"}),
+    "pix2pix": Entry("pix2pix-edges2fashion", metric="translation", key="accuracy", higher_is_better=True,
+                     paper=None,
+                     citation="Isola et al. 2017 (facades, maps, Cityscapes; the facades release could not be "
+                              "staged); class accuracy of edges->Fashion-MNIST outputs under the reference "
+                              "Fashion-MNIST classifier",
+                     options={"n_samples": 10000, "extractor": "classifier:fashion-mnist"},
+                     curve_options={"n_samples": 1000, "extractor": "classifier:fashion-mnist"}),
+    "pixelcnn-cifar10": Entry("pixelcnn-cifar10", metric="nll", key="bits_per_dim", higher_is_better=False,
+                              paper=3.14, options={}, curve_options={"subset": 200},
+                              citation="van den Oord et al. 2016a, Table 5 (PixelCNN, CIFAR-10, bits/dim)",
+                              notes="the staged 4000-image train / 1000-image test subset of CIFAR-10 (the "
+                                    "paper: 50,000 / 10,000)"),
+    "diagonal-bilstm-cifar10": Entry("diagonal-bilstm-cifar10", metric="nll", key="bits_per_dim",
+                                     higher_is_better=False, paper=3.00, options={}, curve_options={"subset": 200},
+                                     citation="van den Oord et al. 2016a, Table 5 (Diagonal BiLSTM, CIFAR-10)",
+                                     notes="the staged 4000 / 1000-image subset of CIFAR-10"),
 }
 
 

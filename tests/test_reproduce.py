@@ -63,12 +63,44 @@ def test_within_and_table() -> None:
     need = {"vae", "vae2", "nade", "pixelcnn", "row-lstm", "diagonal-bilstm", "gan", "cgan", "gmmn", "gmmn-ae",
             "dcgan", "acgan"}
     assert need <= set(ENTRIES)
+    import inspect
+
     from genzoo.config import named_configs
     from genzoo.registry import METRICS
 
     for name, e in ENTRIES.items():
         assert e.config in named_configs(), name
         assert e.metric in METRICS.names(), name
+        # every option the entry passes is a parameter of its metric (a typo would only fail at the end)
+        params = set(inspect.signature(METRICS.get(e.metric)).parameters) - {"ctx"}
+        assert set(e.options) <= params and set(e.curve_options) <= params, (name, params)
+    # every family of the lecture's Extensions half that has a number on staged data has an entry
+    assert {"draw", "draw-noattn", "vpn", "vgan", "pix2pix"} <= set(ENTRIES)
+
+
+#: config overrides that make an entry's model and data tiny (seconds), keeping its metric and key
+TINY_OVERRIDES = {
+    "draw": {"model.steps": 3, "model.enc_size": 8, "model.dec_size": 8, "model.latent_dim": 4},
+    "vpn": {"model.channels": 2, "model.encoder_blocks": 1, "model.lstm_channels": 2, "model.decoder_blocks": 1,
+            "data.size": 8, "data.digit_size": 4, "data.frames": 3, "data.context_frames": 1, "data.test_size": 8,
+            "data.valid_size": 4, "data.train_size": 16, "train.eval_batches": 1, "train.num_samples": 2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY_OVERRIDES))
+def test_new_family_entries_run_end_to_end_with_their_own_metric(tmp_path: Path, data_dir: Path, name: str) -> None:
+    """The DRAW bound and the VPN's nats per frame come out of ``reproduce`` as the entry's key, equal to
+    the metric run directly on the final checkpoint."""
+    over = {**TINY_OVERRIDES[name], "train.batch_size": 4, "train.sample_every": 10**6,
+            "train.checkpoint_every": 10**6, "train.eval_every": 10**6, "train.tensorboard": False}
+    small = {"subset": 8} if name == "draw" else {}
+    row = reproduce(name, budget_minutes=0.02, out_dir=tmp_path / "runs", results_file=None, curve_points=1,
+                    data_dir=data_dir, overrides=over, options=small)
+    e = ENTRIES[name]
+    again = api.evaluate(row["run_dir"], [e.metric], options={**e.options, **small}, data_dir=data_dir,
+                         write=False)[e.metric]
+    assert row["value"] == pytest.approx(again[e.key]) and math.isfinite(row["value"])
+    assert row["paper"] == e.paper and row["stopped_by"] == "budget"
 
 
 def test_cli_errors_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

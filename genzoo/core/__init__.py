@@ -4,6 +4,7 @@ imports none of them)."""
 from genzoo.core.capabilities import (
     CanvasSequence,
     ExactLikelihood,
+    FrameScores,
     HasLatent,
     LikelihoodBound,
     PluggableCondition,
@@ -38,10 +39,8 @@ from genzoo.core.types import Batch, DataInfo, Dataset
 
 __all__ = [
     "Batch", "BoxSpec", "CanvasSequence", "CheckpointError", "ConditionError", "ConditionSpec", "ConfigError",
-    "DataFileError", "DataInfo", "Dataset", "ExactLikelihood", "FramesSpec", "GenzooError", "HasLatent", "ImageSpec",
-    "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable", "PluggableCondition",
-    "ProtocolError",
-    "Reconstructs",
-    "TextSpec", "TrainingDiverged", "UsageError", "check_condition", "default_condition", "has_likelihood",
-    "render_conditions",
+    "DataFileError", "DataInfo", "Dataset", "ExactLikelihood", "FrameScores", "FramesSpec", "GenzooError",
+    "HasLatent", "ImageSpec", "KeypointSpec", "LabelSpec", "LikelihoodBound", "MetricResult", "MetricUnavailable",
+    "PluggableCondition", "ProtocolError", "Reconstructs", "TextSpec", "TrainingDiverged", "UsageError",
+    "check_condition", "default_condition", "has_likelihood", "render_conditions",
 ]

@@ -64,5 +64,21 @@ class PluggableCondition(Protocol):
     def configure_sampler(self, **options: Any) -> None: ...
 
 
+@runtime_checkable
+class FrameScores(Protocol):
+    """A video model's score of each predicted frame given the frames before it (and its context):
+    ``frame_nll(x, condition)`` in nats, ``(N, T)`` for videos ``x`` ``(N, T, C, H, W)``;
+    ``frame_nll_floor(x)`` the least value that score can take on ``x``, ``(N, T)`` (0 for an exact
+    NLL of discrete frames; the targets' binary entropy for a cross-entropy against grey levels, the
+    Video Pixel Network's Moving MNIST score, Kalchbrenner et al. 2016, Sec. 5.1); ``frame_score`` says
+    which of the two the number is."""
+
+    frame_score: str
+
+    def frame_nll(self, x: Tensor, condition: Any = None) -> Tensor: ...
+
+    def frame_nll_floor(self, x: Tensor) -> Tensor: ...
+
+
 def has_likelihood(model: Any) -> bool:
     return isinstance(model, (ExactLikelihood, LikelihoodBound))

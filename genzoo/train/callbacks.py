@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from genzoo.core import default_condition, render_conditions
+from genzoo.core import FrameScores, default_condition, render_conditions
 from genzoo.core.errors import TrainingDiverged
 from genzoo.images import save_sheet
 from genzoo.train import checkpoint as ckpt
@@ -155,7 +155,8 @@ class FlagMonitor(Callback):
 
 
 class Validation(Callback):
-    """The validation likelihood every ``eval_every`` steps (0: once per epoch), for models that have one."""
+    """The validation likelihood every ``eval_every`` steps (0: once per epoch), for models that have one;
+    a video model's nats per predicted frame (:class:`FrameScores`) when it has a score but no likelihood."""
 
     name = "validation"
 
@@ -163,13 +164,17 @@ class Validation(Callback):
     def on_step(self, t: Trainer, step: int, logged: dict[str, float]) -> None:
         if t.rank or not t.due(t.train_cfg.eval_every, step):
             return
-        from genzoo.evaluation import likelihood_on
+        from genzoo.evaluation import frame_scores_on, likelihood_on
 
         t.model.eval()
         with torch.random.fork_rng(devices=[t.device] if t.device.type == "cuda" else []):
             torch.manual_seed(t.train_cfg.seed)
             n = min(len(t.valid_data), t.train_cfg.eval_batches * t.train_cfg.batch_size)
-            scores = likelihood_on(t.model, t.valid_data.subset(slice(0, n)), t.train_cfg.batch_size, k=1)
+            valid = t.valid_data.subset(slice(0, n))
+            scores = likelihood_on(t.model, valid, t.train_cfg.batch_size, k=1)
+            if not scores and isinstance(t.model, FrameScores):  # a video score that is not a likelihood
+                frame_scores, _ = frame_scores_on(t.model, valid, t.train_cfg.batch_size)
+                scores = {"nats_per_frame": float(frame_scores.mean())}
         t.model.train()
         if scores:
             t.log({"step": step, "epoch": step / t.steps_per_epoch, "split": "valid", **scores})

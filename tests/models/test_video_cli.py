@@ -53,3 +53,45 @@ def test_vgan_refuses_a_frame_size_it_cannot_build(tmp_path, data_dir, capsys, s
                  "--set", f"data.size={size}", "--set", "data.digit_size=4", "--run-dir", str(tmp_path / "r"),
                  "--no-progress"]) == 2
     assert "4 * 2**L" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", ["vpn-moving-mnist-small", "vpn-moving-mnist-8bit-small"])
+def test_frame_nll_metric_matches_the_models_own_frame_scores(tmp_path, data_dir, config):
+    """``frame-nll`` is the mean over test videos of each predicted frame's score and floor; for the 8-bit
+    VPN, times the number of predicted frames, it is the ``nll`` metric's nats per video."""
+    import torch
+
+    from genzoo import api
+    from genzoo.config import load_run_config
+    from genzoo.data import load_dataset
+    from genzoo.models.video.vpn import grey_target_entropy
+
+    run = tmp_path / "run"
+    assert main(["train", "--config", config, "--data-dir", str(data_dir), "--no-progress", *TINY_DATA, *TINY_VPN,
+                 "--steps", "2", "--run-dir", str(run)]) == 0
+    res = api.evaluate(run, ["frame-nll"], data_dir=data_dir, options={"batch_size": 3}, write=False)["frame-nll"]
+    model = api.load(run, "cpu")
+    cfg = load_run_config(run)
+    data = load_dataset(cfg.data["name"], "test", data_dir, **{k: v for k, v in cfg.data.items() if k != "name"})
+    b = data.batch(torch.arange(len(data)))
+    with torch.no_grad():
+        direct = model.frame_nll(b["x"], {"context": b["context"]}).double()
+    assert res["nats_per_frame"] == pytest.approx(float(direct.mean(1).mean()), rel=1e-6)
+    assert res.protocol["videos"] == len(data) == 8 and res.protocol["predicted_frames"] == 2
+    if config.endswith("8bit-small"):
+        assert res["floor_nats_per_frame"] == 0.0
+        nll = api.evaluate(run, ["nll"], data_dir=data_dir, write=False)["nll"]
+        assert res["nats_per_frame"] * 2 == pytest.approx(nll["nll_nats"], rel=1e-6)
+    else:
+        assert res["floor_nats_per_frame"] == pytest.approx(float(grey_target_entropy(b["x"]).mean()))
+        assert res["nats_per_frame"] > res["floor_nats_per_frame"]
+
+
+def test_grey_vpn_logs_a_validation_score_per_frame(tmp_path, data_dir):
+    """vpn-grey has no likelihood; its validation records carry the paper's nats per frame instead."""
+    run = tmp_path / "run"
+    assert main(["train", "--config", "vpn-moving-mnist-small", "--data-dir", str(data_dir), "--no-progress",
+                 *TINY_DATA, *TINY_VPN, "--steps", "2", "--set", "train.eval_every=1", "--run-dir", str(run)]) == 0
+    valid = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"valid"' in x]
+    assert [r["step"] for r in valid] == [1, 2]
+    assert all(r["nats_per_frame"] > 0 for r in valid)

@@ -252,6 +252,16 @@ class VideoPixelNetwork(_VideoPixelNetworkBase):
         lp = discrete_log_prob(self._logits(out), x.flatten(0, 1), self.levels)
         return lp.view(x.shape[0], self.T)
 
+    frame_score = "exact negative log-likelihood of the discrete frames"
+
+    def frame_nll(self, x: Tensor, condition: Any = None) -> Tensor:
+        """``-log p(x_t | x_<t, context)`` of every frame, nats ``(N, T)`` (the ``frame-nll`` metric)."""
+        return -self.log_prob_frames(x, condition)
+
+    def frame_nll_floor(self, x: Tensor) -> Tensor:
+        """An exact NLL of discrete frames is at least 0."""
+        return torch.zeros(x.shape[0], x.shape[1], dtype=torch.float64)
+
     def log_prob(self, x: Tensor, condition: Any = None) -> Tensor:
         """Exact ``log p(x)`` (``log p(x | context)`` when conditional), nats per video ``(N,)`` (Eq. 2)."""
         return self.log_prob_frames(x, condition).sum(1)
@@ -279,6 +289,16 @@ class GreyTargetVPN(_VideoPixelNetworkBase):
         out = self.network(x, self._context(x.shape[0], condition))
         ce = F.binary_cross_entropy_with_logits(out, x, reduction="none")
         return ce.flatten(2).sum(2)
+
+    frame_score = "Bernoulli cross-entropy against grey-level targets (the paper's Moving MNIST score)"
+
+    def frame_nll(self, x: Tensor, condition: Any = None) -> Tensor:
+        """:meth:`cross_entropy`, nats ``(N, T)`` (the ``frame-nll`` metric)."""
+        return self.cross_entropy(x, condition)
+
+    def frame_nll_floor(self, x: Tensor) -> Tensor:
+        """:func:`grey_target_entropy` of ``x``: the cross-entropy's least value (the paper's 86.3)."""
+        return grey_target_entropy(x)
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         """Mean grey-target cross-entropy per video; nats per frame logged."""
