@@ -49,7 +49,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     eps: float = 1e-8
     lr_schedule: Literal["constant", "cosine", "exponential", "step"] = "constant"
-    lr_decay: float = 1.0  # exponential: factor per epoch; step: factor every lr_step_epochs
+    lr_decay: float = 1.0  # exponential: factor per epoch (or per step, lr_decay_per); step: every lr_step_epochs
+    lr_decay_per: Literal["epoch", "step"] = "epoch"  # exponential: decay once per epoch or after every update
     lr_step_epochs: int = 1
     warmup_steps: int = 0
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)  # optimiser overrides per group

@@ -31,7 +31,12 @@ def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig, group: s
 
 
 def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up, then the schedule. Stateless."""
+    """Learning-rate multiplier at ``step``: linear warm-up, then the schedule. Stateless.
+
+    ``exponential`` multiplies by ``lr_decay`` once per epoch, or after every update with
+    ``lr_decay_per: step`` (pylearn2's ``ExponentialDecay``, which divides the rate by its
+    ``decay_factor`` every minibatch: Goodfellow et al. 2014's code, Mirza & Osindero 2014 Sec. 4.1,
+    Denton et al. 2015 Sec. 4; ``lr_decay = 1 / decay_factor``)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     epoch = step // max(steps_per_epoch, 1)
@@ -41,7 +46,7 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
         t = (step - cfg.warmup_steps) / max(total_steps - cfg.warmup_steps, 1)
         return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
     if cfg.lr_schedule == "exponential":
-        return cfg.lr_decay**epoch
+        return cfg.lr_decay ** (step if cfg.lr_decay_per == "step" else epoch)
     if cfg.lr_schedule == "step":
         return cfg.lr_decay ** (epoch // max(cfg.lr_step_epochs, 1))
     raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step")

@@ -254,3 +254,25 @@ def test_momentum_ramp_follows_the_schedule_and_resumes_exactly(tmp_path: Path) 
     with pytest.raises(ValueError, match="momentum_ramp_epochs"):
         genzoo.train("independent", "digits", run_dir=tmp_path / "bad", steps=1,
                      overrides={**overrides, "train.momentum_ramp_epochs": [3, 3]})
+
+
+def test_exponential_decay_per_step_is_what_each_update_uses(tmp_path: Path) -> None:
+    """``lr_decay_per: step`` multiplies the rate by ``lr_decay`` after every update (pylearn2's
+    ExponentialDecay, as the GAN, cGAN and LAPGAN papers trained); the default decays once per epoch."""
+    from genzoo.config import TrainConfig
+    from genzoo.train.optim import lr_factor
+
+    per_step = TrainConfig(lr_schedule="exponential", lr_decay=0.5, lr_decay_per="step")
+    per_epoch = TrainConfig(lr_schedule="exponential", lr_decay=0.5)
+    assert [lr_factor(per_step, s, 100, 3) for s in range(5)] == [1.0, 0.5, 0.25, 0.125, 0.0625]
+    assert [lr_factor(per_epoch, s, 100, 3) for s in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+
+    used: list[float] = []
+
+    def record(trainer: object, step: int) -> None:
+        used.append(trainer.optimizers["model"].param_groups[0]["lr"])  # type: ignore[attr-defined]
+
+    overrides = {**FAST, "train.optimizer": "sgd", "train.lr": 0.1, "train.lr_schedule": "exponential",
+                 "train.lr_decay": 0.9, "train.lr_decay_per": "step", "train.batch_size": 450}
+    genzoo.train("independent", "digits", run_dir=tmp_path / "r", steps=4, overrides=overrides, hooks=[record])
+    assert used == pytest.approx([0.1 * 0.9**s for s in range(4)])
