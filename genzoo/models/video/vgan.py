@@ -10,9 +10,10 @@ Two-stream generator (Sec. 3.1, Fig. 1, Eq. 2)::
   last layer;
 * **background stream**: ``z`` -> the same widths with 2D transposed convolutions -> one static image
   ``b`` (tanh), replicated over time;
-* the mask's L1 penalty ``lambda ||m||_1`` (``mask_l1``, ``lambda = 0.1``, Sec. 3.1; genzoo takes the mean over
-  the mask's pixels, so the weight does not scale with the frame size) in the generator's
-  loss, which pushes the model to explain what does not move with the background.
+* the mask's L1 penalty ``lambda ||m||_1`` (``mask_l1``, ``lambda = 0.1``, Sec. 3.1) in the generator's
+  loss, which pushes the model to explain what does not move with the background. Like the authors'
+  released code (``nn.L1Penalty(0.1, true)``: size-averaged over every element of the batch's masks),
+  genzoo takes the mean over all mask values, so the weight does not scale with the frame size.
 
 Discriminator (Sec. 3.2): 3D convolutions (kernel 4 in space, stride 2; kernel 3 stride 2 in time
 while more than one frame is left), batch norm on every layer but the first, leaky ReLU (0.2), a linear layer
