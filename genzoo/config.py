@@ -9,8 +9,9 @@ Named configs (the papers' settings) live in ``genzoo/configs/*.yaml`` and are s
 stem; ``--set section.key=value`` overrides any field (values are parsed as YAML scalars/lists).
 
 Every value is checked against its dataclass field's type (``int``, ``float``, ``bool``, ``str``,
-``Literal[...]`` choices, ``X | None``, ``list[X]``, ``dict[K, V]``) and against the value constraints
-declared once in :data:`CONSTRAINTS` (positive counts, probabilities, ...), so a bad value is a
+``Literal[...]`` choices, ``X | None``, ``list[X]``, ``dict[K, V]``) and against its range (positive
+counts, probabilities, ...): declared beside the field with :func:`genzoo.core.ranges.ranged` (every
+model config), or in :data:`CONSTRAINTS` (train fields, data and metric options), so a bad value is a
 :class:`ConfigError` naming the field, the value and what is valid before any work starts.
 """
 
@@ -96,11 +97,11 @@ class RunConfig:
         return {**self.spec(), **({"provenance": dict(self.provenance)} if self.provenance else {})}
 
 
-# ----- value constraints: declared here, once, for every config dataclass ------------------------------
+# ----- value constraints of the train section, data options and metric options ------------------------
 from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY, Range, field_range  # noqa: E402
 
-#: ``"section.field"`` -> the range its value (or every element of a list) must lie in; model fields apply to
-#: every model whose Config declares a field of that name. ``None`` (for ``X | None`` fields) is always allowed.
+#: ``"section.field"`` -> the range its value (or every element of a list) must lie in. ``None`` (for
+#: ``X | None`` fields) is always allowed. Model fields are not here: each declares its own with ``ranged``.
 CONSTRAINTS: dict[str, Range] = {
     # train: counts and cadences
     "train.epochs": AT_LEAST_1, "train.steps": AT_LEAST_1, "train.batch_size": AT_LEAST_1,
@@ -113,23 +114,7 @@ CONSTRAINTS: dict[str, Range] = {
     "train.lr": POSITIVE, "train.eps": POSITIVE, "train.weight_decay": NON_NEGATIVE, "train.momentum": PROBABILITY,
     "train.momentum_final": PROBABILITY, "train.betas": PROBABILITY, "train.lr_decay": POSITIVE,
     "train.grad_clip": POSITIVE, "train.divergence_factor": POSITIVE, "train.max_minutes": NON_NEGATIVE,
-    # model: sizes of layers, codes and kernels are positive counts
-    **{f"model.{name}": AT_LEAST_1 for name in (
-        "latent_dim", "noise_dim", "code_dim", "hidden", "layers", "pyramid_levels", "d_steps", "kernel",
-        "first_kernel",
-        "input_kernel", "output_hidden", "conv_channels", "upper_layers", "upper_hidden", "g_features",
-        "d_features", "g_channels", "d_channels", "g_kernels", "coarse_g_hidden", "coarse_d_hidden", "g_hidden",
-        "d_units", "d_pieces", "d_joint_pieces", "g_z_hidden", "g_y_hidden", "g_joint_hidden", "d_x_units",
-        "d_y_units", "d_joint_units", "ae_hidden",
-    )},
-    # model: rates and scales
-    **{f"model.{name}": PROBABILITY for name in (
-        "dropout", "d_dropout", "d_input_dropout", "g_dropout", "ae_dropout",
-    )},
-    **{f"model.{name}": NON_NEGATIVE for name in (
-        "instance_noise", "instance_noise_steps", "ae_steps", "init_std", "init_scale",
-    )},
-    "model.sigmas": POSITIVE,
+    # model fields declare their ranges beside the field (genzoo.core.ranges.ranged), not here
     # data options (the readers' keyword arguments)
     "data.channels": Range(1, 3), "data.size": AT_LEAST_1,
     # metric options (``genzoo eval --option``, ``evaluate(options=...)``): sample and split counts

@@ -66,7 +66,7 @@ def test_constraints_apply_to_values_and_list_elements() -> None:
         check_value(float("nan"), float, "train.lr")
     assert check_value(None, float | None, "train.grad_clip") is None  # None is always allowed
     with pytest.raises(ConfigError, match=r"model.hidden: \[200, 0\] is not valid; every element must be >= 1"):
-        check_value([200, 0], list[int], "model.hidden")
+        resolve("vae", None, None, ["model.hidden=[200, 0]"])  # the range VAEConfig declares beside the field
 
 
 def test_every_shipped_default_and_named_config_passes_its_own_checks() -> None:
@@ -83,6 +83,25 @@ def test_every_shipped_default_and_named_config_passes_its_own_checks() -> None:
         declared |= {f"data.{n}" for n in data_options(name) or {}}
     unused = {k for k in CONSTRAINTS if not k.startswith("metric.")} - declared
     assert not unused, unused
+    # model fields declare their own ranges: the name table holds none, so a new model's field never
+    # inherits a rule meant for another model's field of the same name
+    assert not [k for k in CONSTRAINTS if k.startswith("model.")]
+
+
+def test_model_configs_declare_their_ranges_beside_the_fields() -> None:
+    """Each model's sizes, rates and counts are checked by the range its Config declares (``ranged``),
+    inherited ones included; list defaults are fresh per instance."""
+    from genzoo.core.ranges import AT_LEAST_1, PROBABILITY, field_range
+    from genzoo.models.adversarial.mlp_gan import GANConfig
+    from genzoo.models.moment_matching.gmmn import GMMNConfig
+
+    ranges = field_range(GANConfig)
+    assert ranges["latent_dim"] == AT_LEAST_1 and ranges["d_dropout"] == PROBABILITY  # latent_dim: inherited
+    assert GMMNConfig().hidden == [64, 256, 256, 1024] and GMMNConfig().hidden is not GMMNConfig().hidden
+    with pytest.raises(ConfigError, match=r"model.d_dropout: 1.5 is not valid; must be in \[0, 1\)"):
+        resolve("gan", None, None, ["model.d_dropout=1.5"])
+    with pytest.raises(ConfigError, match=r"model.sigmas: \[2.0, 0.0\] is not valid; every element must be > 0"):
+        resolve("gmmn", None, None, ["model.sigmas=[2, 0]"])
 
 
 def test_train_section_shape_rules() -> None:

@@ -1,11 +1,14 @@
 """Value ranges of config fields: declared beside the field (``ranged``) and checked by :mod:`genzoo.config`.
 
-``field: int = ranged(0, NON_NEGATIVE)`` says what values are valid where the field is declared; fields that
-declare none fall back to the name-keyed table :data:`genzoo.config.CONSTRAINTS` (positive sizes, rates).
+``field: int = ranged(0, NON_NEGATIVE)`` says what values are valid where the field is declared: every
+model config declares its ranges this way, so a new model's ``hidden`` never inherits another model's
+rule by name. The train section (declared beside its table in :mod:`genzoo.config`), data options and
+metric options use the name-keyed table :data:`genzoo.config.CONSTRAINTS`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -44,14 +47,11 @@ POSITIVE = Range(0, low_open=True)
 PROBABILITY = Range(0, 1, high_open=True)  # dropout rates, momenta, Adam's betas
 
 
-AT_LEAST_1 = Range(1)
-NON_NEGATIVE = Range(0)
-POSITIVE = Range(0, low_open=True)
-PROBABILITY = Range(0, 1, high_open=True)  # dropout rates, momenta, Adam's betas
-
-
 def ranged(default: Any, rule: Range) -> Any:
-    """A dataclass field with ``default`` whose values must lie in ``rule``."""
+    """A dataclass field with ``default`` whose values (every element, for a list) must lie in ``rule``;
+    a list or dict default is copied for each instance."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"range": rule})
     return dataclasses.field(default=default, metadata={"range": rule})
 
 

@@ -14,13 +14,14 @@ import torch
 from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
 
 @dataclass
 class IndependentConfig:
-    init_scale: float = 0.0  # std of the initial logits (0: uniform start)
+    init_scale: float = ranged(0.0, NON_NEGATIVE)  # std of the initial logits (0: uniform start)
 
 
 @register_model("independent")

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, PROBABILITY, ranged
 from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.models.adversarial.dcgan import DCGANDiscriminator, DCGANGenerator, sampling_stages
 from genzoo.nn.init import dcgan_init_
@@ -37,11 +38,11 @@ from genzoo.registry import register_model
 
 @dataclass
 class ACGANConfig(AdversarialConfig):
-    g_features: int = 64
-    d_features: int = 64
-    d_dropout: float = 0.5
+    g_features: int = ranged(64, AT_LEAST_1)
+    d_features: int = ranged(64, AT_LEAST_1)
+    d_dropout: float = ranged(0.5, PROBABILITY)
     class_weight: float = 1.0  # weight of L_C relative to L_S (paper: 1)
-    init_std: float = 0.02
+    init_std: float = ranged(0.02, NON_NEGATIVE)
 
 
 @register_model("acgan")

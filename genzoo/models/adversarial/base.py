@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import InstanceNoise, check_loss_kind, discriminator_loss, frozen, generator_loss
 from genzoo.nn.monitors import collapse_flag, diversity
@@ -46,13 +47,13 @@ NOISE_KINDS = ("uniform", "gaussian")
 class AdversarialConfig:
     """Config fields every GAN shares, declared once (subclass configs add their networks' fields)."""
 
-    latent_dim: int = 100
+    latent_dim: int = ranged(100, AT_LEAST_1)
     noise: Literal["uniform", "gaussian"] = "uniform"  # z ~ U(-1, 1)^d (the papers) or N(0, I)
     loss: Literal["nonsaturating", "minimax"] = "nonsaturating"  # G's loss: -log D(G(z)) or log(1 - D(G(z)))
-    d_steps: int = 1  # discriminator steps per generator step (Algorithm 1's k)
+    d_steps: int = ranged(1, AT_LEAST_1)  # discriminator steps per generator step (Algorithm 1's k)
     real_label: float = 1.0  # < 1: one-sided label smoothing of the real target (0.9 is usual)
-    instance_noise: float = 0.0  # initial std of Gaussian noise on D's inputs (its pixel range)
-    instance_noise_steps: int = 10000  # steps over which it anneals linearly to 0
+    instance_noise: float = ranged(0.0, NON_NEGATIVE)  # initial std of Gaussian noise on D's inputs (its pixel range)
+    instance_noise_steps: int = ranged(10000, NON_NEGATIVE)  # steps over which it anneals linearly to 0
 
 
 class AdversarialModel(GenerativeModel):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from genzoo.core import DataInfo
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.nn.dropout import Dropout
 from genzoo.nn.init import dcgan_init_
@@ -100,9 +101,9 @@ class DCGANDiscriminator(nn.Module):
 
 @dataclass
 class DCGANConfig(AdversarialConfig):
-    g_features: int = 64  # feature maps of G's last hidden stage (doubling towards the input)
-    d_features: int = 64  # feature maps of D's first stage (doubling towards the output)
-    init_std: float = 0.02
+    g_features: int = ranged(64, AT_LEAST_1)  # feature maps of G's last hidden stage (doubling towards the input)
+    d_features: int = ranged(64, AT_LEAST_1)  # feature maps of D's first stage (doubling towards the output)
+    init_std: float = ranged(0.02, NON_NEGATIVE)
 
 
 @register_model("dcgan")

@@ -42,7 +42,7 @@ LAPGAN has no tractable likelihood (the paper reports a Parzen estimate), so it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, PROBABILITY, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.pyramid import build_gaussian_pyramid, upsample
 from genzoo.registry import register_model
@@ -57,14 +58,14 @@ from genzoo.registry import register_model
 
 @dataclass
 class LAPGANConfig:
-    pyramid_levels: int = 3  # pyramid levels K+1 (32 -> 16 -> 8 for CIFAR-10)
-    noise_dim: int = 100  # noise of the coarsest generator
-    coarse_g_hidden: int = 1200
-    coarse_d_hidden: int = 600
-    g_channels: int = 128
-    g_kernels: list[int] = field(default_factory=lambda: [7, 7, 5])  # band generator conv sizes (odd)
-    d_channels: int = 128
-    dropout: float = 0.5  # in the discriminators
+    pyramid_levels: int = ranged(3, AT_LEAST_1)  # pyramid levels K+1 (32 -> 16 -> 8 for CIFAR-10)
+    noise_dim: int = ranged(100, AT_LEAST_1)  # noise of the coarsest generator
+    coarse_g_hidden: int = ranged(1200, AT_LEAST_1)
+    coarse_d_hidden: int = ranged(600, AT_LEAST_1)
+    g_channels: int = ranged(128, AT_LEAST_1)
+    g_kernels: list[int] = ranged([7, 7, 5], AT_LEAST_1)  # band generator conv sizes (odd)
+    d_channels: int = ranged(128, AT_LEAST_1)
+    dropout: float = ranged(0.5, PROBABILITY)  # in the discriminators
     d_input: Literal["add", "concat"] = "add"  # "add": D_k sees h + l (paper); "concat": [h, l] as channels
 
 

@@ -5,7 +5,7 @@ The two-player logic they share with every genzoo GAN is :class:`genzoo.models.a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import DataInfo
+from genzoo.core.ranges import AT_LEAST_1, PROBABILITY, ranged
 from genzoo.models.adversarial.base import AdversarialConfig, AdversarialModel
 from genzoo.models.adversarial.layers import OUT_BIAS_KINDS, Maxout, activation, init_linear_, max_norm_
 from genzoo.registry import register_model
@@ -111,12 +112,12 @@ def _maxout_stack(in_features: int, units: list[int], pieces: int, dropout: floa
 # ----- GAN --------------------------------------------------------------------------------------------
 @dataclass
 class GANConfig(MLPGANOptions):
-    g_hidden: list[int] = field(default_factory=lambda: [1200, 1200])
+    g_hidden: list[int] = ranged([1200, 1200], AT_LEAST_1)
     g_activation: Literal["relu", "sigmoid"] = "relu"  # relu | sigmoid (the paper mixes both)
-    d_units: list[int] = field(default_factory=lambda: [240, 240])
-    d_pieces: int = 5
-    d_input_dropout: float = 0.2
-    d_dropout: float = 0.5
+    d_units: list[int] = ranged([240, 240], AT_LEAST_1)
+    d_pieces: int = ranged(5, AT_LEAST_1)
+    d_input_dropout: float = ranged(0.2, PROBABILITY)
+    d_dropout: float = ranged(0.5, PROBABILITY)
 
 
 @register_model("gan")
@@ -176,16 +177,16 @@ class GAN(_MLPGAN):
 # ----- conditional GAN --------------------------------------------------------------------------------
 @dataclass
 class CGANConfig(MLPGANOptions):
-    g_z_hidden: int = 200  # z -> ReLU 200
-    g_y_hidden: int = 1000  # y -> ReLU 1000
-    g_joint_hidden: int = 1200  # [z, y] -> ReLU 1200 -> sigmoid pixels
-    g_dropout: float = 0.5
-    d_x_units: int = 240  # x -> maxout 240 x 5
-    d_y_units: int = 50  # y -> maxout 50 x 5
-    d_pieces: int = 5
-    d_joint_units: int = 240  # joint maxout 240 x 4 -> sigmoid
-    d_joint_pieces: int = 4
-    d_dropout: float = 0.5
+    g_z_hidden: int = ranged(200, AT_LEAST_1)  # z -> ReLU 200
+    g_y_hidden: int = ranged(1000, AT_LEAST_1)  # y -> ReLU 1000
+    g_joint_hidden: int = ranged(1200, AT_LEAST_1)  # [z, y] -> ReLU 1200 -> sigmoid pixels
+    g_dropout: float = ranged(0.5, PROBABILITY)
+    d_x_units: int = ranged(240, AT_LEAST_1)  # x -> maxout 240 x 5
+    d_y_units: int = ranged(50, AT_LEAST_1)  # y -> maxout 50 x 5
+    d_pieces: int = ranged(5, AT_LEAST_1)
+    d_joint_units: int = ranged(240, AT_LEAST_1)  # joint maxout 240 x 4 -> sigmoid
+    d_joint_pieces: int = ranged(4, AT_LEAST_1)
+    d_dropout: float = ranged(0.5, PROBABILITY)
 
 
 class _CGANGenerator(nn.Module):

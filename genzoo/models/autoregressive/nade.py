@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob
 from genzoo.nn.nade_fused import nade_logits
@@ -47,9 +48,9 @@ from genzoo.registry import register_model
 class NADEConfig:
     """NADE hyper-parameters (Larochelle & Murray 2011: 500 hidden units)."""
 
-    hidden: int = 500
+    hidden: int = ranged(500, AT_LEAST_1)
     #: std of the normal initialisation of W and V (biases start at 0)
-    init_std: float = 0.01
+    init_std: float = ranged(0.01, NON_NEGATIVE)
 
 
 @register_model("nade")

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import DataInfo
+from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.autoregressive.base import RasterModel
 from genzoo.nn.discrete import sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d
@@ -156,11 +157,11 @@ class PixelCNNConfig:
     of the first of the two 1x1 output layers (our choice: 2h).
     """
 
-    layers: int = 7
-    hidden: int = 16
-    first_kernel: int = 7
-    kernel: int = 3
-    output_hidden: int = 32
+    layers: int = ranged(7, AT_LEAST_1)
+    hidden: int = ranged(16, AT_LEAST_1)
+    first_kernel: int = ranged(7, AT_LEAST_1)
+    kernel: int = ranged(3, AT_LEAST_1)
+    output_hidden: int = ranged(32, AT_LEAST_1)
 
 
 class _ResidualBlock(nn.Module):
@@ -263,11 +264,11 @@ class GatedPixelCNNConfig:
     multiple of the number of colour channels. ``conditional`` adds the class embedding of Eq. 4.
     """
 
-    layers: int = 20
-    hidden: int = 384
-    first_kernel: int = 7
-    kernel: int = 5
-    output_hidden: int = 1024
+    layers: int = ranged(20, AT_LEAST_1)
+    hidden: int = ranged(384, AT_LEAST_1)
+    first_kernel: int = ranged(7, AT_LEAST_1)
+    kernel: int = ranged(5, AT_LEAST_1)
+    output_hidden: int = ranged(1024, AT_LEAST_1)
     conditional: bool = False
 
 

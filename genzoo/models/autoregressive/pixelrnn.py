@@ -77,6 +77,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import DataInfo
+from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.autoregressive.base import RasterModel
 from genzoo.nn.discrete import sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d, raster_mask
@@ -87,21 +88,21 @@ from genzoo.registry import register_model
 class RowLSTMConfig:
     """Row LSTM hyper-parameters (van den Oord et al. 2016, Sec. 3.1 and Table 1)."""
 
-    layers: int = 7  #: LSTM layers (each with a residual connection)
-    hidden: int = 16  #: ``h``, LSTM hidden units; the residual stream has ``2h`` features
-    kernel: int = 3  #: ``k`` of the 1 x k input-to-state and state-to-state convolutions (paper: 3)
-    input_kernel: int = 7  #: size of the first, mask-A convolution (paper: 7)
-    output_hidden: int = 32  #: features of the first 1x1 output layer (our choice)
+    layers: int = ranged(7, AT_LEAST_1)  #: LSTM layers (each with a residual connection)
+    hidden: int = ranged(16, AT_LEAST_1)  #: ``h``, LSTM hidden units; the residual stream has ``2h`` features
+    kernel: int = ranged(3, AT_LEAST_1)  #: ``k`` of the 1 x k input-to-state and state-to-state convolutions (paper: 3)
+    input_kernel: int = ranged(7, AT_LEAST_1)  #: size of the first, mask-A convolution (paper: 7)
+    output_hidden: int = ranged(32, AT_LEAST_1)  #: features of the first 1x1 output layer (our choice)
 
 
 @dataclass
 class DiagonalBiLSTMConfig:
     """Diagonal BiLSTM hyper-parameters (van den Oord et al. 2016, Sec. 3.2, Tables 1 and 4)."""
 
-    layers: int = 7  #: LSTM layers (paper on binarized MNIST: 7, with h = 16)
-    hidden: int = 16  #: ``h``, LSTM hidden units per direction; the residual stream has ``2h`` features
-    input_kernel: int = 7  #: size of the first, mask-A convolution (paper: 7)
-    output_hidden: int = 32  #: features of the first 1x1 output layer (our choice)
+    layers: int = ranged(7, AT_LEAST_1)  #: LSTM layers (paper on binarized MNIST: 7, with h = 16)
+    hidden: int = ranged(16, AT_LEAST_1)  #: ``h``, LSTM units per direction (residual stream: ``2h``)
+    input_kernel: int = ranged(7, AT_LEAST_1)  #: size of the first, mask-A convolution (paper: 7)
+    output_hidden: int = ranged(32, AT_LEAST_1)  #: features of the first 1x1 output layer (our choice)
 
 
 def _lstm_cell(gates: Tensor, c: Tensor, dim: int) -> tuple[Tensor, Tensor]:

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, ConditionError, ConfigError, DataInfo, LabelSpec
 from genzoo.core.conditions import ConditionSpec
+from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import discriminator_loss, frozen, generator_loss
 
@@ -58,8 +59,8 @@ class GuidedConfig:
     feature_net: str = "auto"
     condition_net: str = ""  # C at sampling time ("" = the feature network); any classifier of the same image shape
     generator: str = "mlp"  # mlp | conv
-    g_hidden: list[int] = field(default_factory=lambda: [512, 512])  # MLP generator widths
-    g_channels: list[int] = field(default_factory=lambda: [64, 32])  # conv generator widths (4x upsampling)
+    g_hidden: list[int] = ranged([512, 512], AT_LEAST_1)  # MLP generator widths
+    g_channels: list[int] = ranged([64, 32], AT_LEAST_1)  # conv generator widths (4x upsampling)
     d_hidden: list[int] = field(default_factory=lambda: [256, 256])  # MLP discriminator widths
     lambda_img: float = 1.0
     lambda_feat: float = 1.0

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import Batch, ConfigError, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.models.latent.vae import discretized_gaussian_log_prob
 from genzoo.nn.attention import FilterbankHead, filterbanks, read_glimpse, write_patch
@@ -57,7 +58,7 @@ class DRAWConfig:
     steps: int = 64  # T, glimpses
     enc_size: int = 256  # LSTM units of the encoder
     dec_size: int = 256  # LSTM units of the decoder
-    latent_dim: int = 100  # size of each z_t
+    latent_dim: int = ranged(100, AT_LEAST_1)  # size of each z_t
     attention: bool = True  # false: read and write the whole image (the paper's "no attention" model)
     read_n: int = 2  # N of the read grid
     write_n: int = 5  # N of the write grid

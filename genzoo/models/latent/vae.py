@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.special import log_ndtr
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
@@ -38,16 +39,16 @@ LOG_2PI = math.log(2 * math.pi)
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = 50
-    hidden: list[int] = field(default_factory=lambda: [200, 200])  # MLP hidden sizes
+    latent_dim: int = ranged(50, AT_LEAST_1)
+    hidden: list[int] = ranged([200, 200], AT_LEAST_1)  # MLP hidden sizes
     activation: Literal["tanh", "relu", "softplus"] = "tanh"  # tanh (the papers) | relu | softplus
     architecture: Literal["mlp", "conv"] = "mlp"  # mlp | conv
-    conv_channels: list[int] = field(default_factory=lambda: [32, 64])
+    conv_channels: list[int] = ranged([32, 64], AT_LEAST_1)
     decoder: Literal["auto", "bernoulli", "discretized-gaussian"] = "auto"  # auto | bernoulli | discretized-gaussian
     min_log_scale: float = -7.0  # floor on the discretised Gaussian's log sigma
     sample_mean: bool = True  # sample() returns E[x|z] (as the papers' figures) instead of a draw
-    upper_layers: list[int] = field(default_factory=list)  # extra stochastic layers above latent_dim (MLP)
-    upper_hidden: list[int] = field(default_factory=lambda: [100, 100])  # deterministic units between them
+    upper_layers: list[int] = ranged([], AT_LEAST_1)  # extra stochastic layers above latent_dim (MLP)
+    upper_hidden: list[int] = ranged([100, 100], AT_LEAST_1)  # deterministic units between them
 
 
 def _activation(name: str) -> nn.Module:

@@ -42,7 +42,7 @@ GMMN+AE 282 ± 2 nats on the MNIST test set).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.kernels import KernelScale, check_kernel_scale, gaussian_kernel, mmd2
 from genzoo.registry import register_model
@@ -90,9 +91,9 @@ def mmd_loss(
 
 @dataclass
 class GMMNConfig:
-    noise_dim: int = 10
-    hidden: list[int] = field(default_factory=lambda: [64, 256, 256, 1024])
-    sigmas: list[float] = field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0, 40.0, 80.0])
+    noise_dim: int = ranged(10, AT_LEAST_1)
+    hidden: list[int] = ranged([64, 256, 256, 1024], AT_LEAST_1)
+    sigmas: list[float] = ranged([2.0, 5.0, 10.0, 20.0, 40.0, 80.0], POSITIVE)
     loss: Literal["sqrt", "mmd2"] = "sqrt"  # "sqrt" (paper) | "mmd2"
     unbiased: bool = False  # the paper's estimator is the biased one (Eq. 2)
     #: how ``sigmas`` are read: "variance" exp(-d²/(2σ)) as the authors' code, or "std" exp(-d²/(2σ²))
@@ -134,13 +135,13 @@ class GMMN(GenerativeModel):
 
 @dataclass
 class GMMNAEConfig:
-    ae_hidden: int = 1024
-    code_dim: int = 32
-    ae_dropout: list[float] = field(default_factory=lambda: [0.2, 0.5])  # input, hidden of the encoder
-    ae_steps: int = 3000  # global steps spent on the auto-encoder before the GMMN stage
-    noise_dim: int = 10
-    hidden: list[int] = field(default_factory=lambda: [64, 256, 256, 1024])
-    sigmas: list[float] = field(default_factory=lambda: [1.0])  # kernel bandwidths in code space
+    ae_hidden: int = ranged(1024, AT_LEAST_1)
+    code_dim: int = ranged(32, AT_LEAST_1)
+    ae_dropout: list[float] = ranged([0.2, 0.5], PROBABILITY)  # input, hidden of the encoder
+    ae_steps: int = ranged(3000, NON_NEGATIVE)  # global steps spent on the auto-encoder before the GMMN stage
+    noise_dim: int = ranged(10, AT_LEAST_1)
+    hidden: list[int] = ranged([64, 256, 256, 1024], AT_LEAST_1)
+    sigmas: list[float] = ranged([1.0], POSITIVE)  # kernel bandwidths in code space
     loss: Literal["sqrt", "mmd2"] = "sqrt"
     unbiased: bool = False
     #: how ``sigmas`` are read, as in :class:`GMMNConfig` (the code-space sigma = 1 is the same either way)

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo, TextSpec
 from genzoo.core.errors import ConditionError, ConfigError
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.adversarial.dcgan import DCGANGenerator, sampling_stages
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import frozen
@@ -273,15 +274,15 @@ class TextGenerator(nn.Module):
 
 @dataclass
 class GANINTCLSConfig:
-    latent_dim: int = 100  # z ~ N(0, I)
+    latent_dim: int = ranged(100, AT_LEAST_1)  # z ~ N(0, I)
     text_encoder: str = "char-cnn-rnn"  # char-cnn-rnn (trained here) | minilm (pretrained, optional extra)
     embed_dim: int = 1024  # phi(t) of the char-CNN-RNN (the paper's 1024)
     encoder_width: int = 256  # char-CNN-RNN convolution channels and GRU units
     sje_loss: str = "hinge"  # joint-embedding loss: hinge (the paper) | softmax (see genzoo.nn.text)
     text_dim: int = 128  # phi(t) compressed for G and D
-    g_features: int = 128  # G's last hidden stage (doubling towards the input; ngf of the paper's code)
-    d_features: int = 64  # D's first stage
-    init_std: float = 0.02
+    g_features: int = ranged(128, AT_LEAST_1)  # G's last hidden stage (doubling towards z; ngf)
+    d_features: int = ranged(64, AT_LEAST_1)  # D's first stage
+    init_std: float = ranged(0.02, NON_NEGATIVE)
     cls: bool = True  # the matching-aware discriminator (real image, wrong text)
     int_beta: float = 0.5  # GAN-INT interpolation weight (0: off)
     encoder_steps: int = 1000  # steps of text-encoder training before the GAN (the paper pretrains it)

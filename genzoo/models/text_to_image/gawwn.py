@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
 from genzoo.core.errors import ConditionError, ConfigError
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.text_to_image.gan_int_cls import TextToImageGAN, text_projection
 from genzoo.nn.init import dcgan_init_
 from genzoo.registry import register_model
@@ -214,15 +215,15 @@ class GAWWNDiscriminator(nn.Module):
 
 @dataclass
 class GAWWNConfig:
-    latent_dim: int = 100
+    latent_dim: int = ranged(100, AT_LEAST_1)
     text_encoder: str = "char-cnn-rnn"  # char-cnn-rnn (trained here) | minilm (pretrained, optional extra)
     embed_dim: int = 1024
     encoder_width: int = 256  # char-CNN-RNN convolution channels and GRU units
     sje_loss: str = "hinge"  # joint-embedding loss: hinge (the paper) | softmax (see genzoo.nn.text)
     text_dim: int = 128
-    g_features: int = 64
-    d_features: int = 64
-    init_std: float = 0.02
+    g_features: int = ranged(64, AT_LEAST_1)
+    d_features: int = ranged(64, AT_LEAST_1)
+    init_std: float = ranged(0.02, NON_NEGATIVE)
     cls: bool = True  # matching-aware discriminator
     int_beta: float = 0.5  # GAN-INT term in the generator loss (0: off)
     encoder_steps: int = 1000

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo, ImageSpec
 from genzoo.core.errors import ConfigError
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, PROBABILITY, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import frozen
 from genzoo.nn.patchgan import PatchGAN, patch_layers
@@ -56,15 +57,15 @@ class Pix2PixConfig:
     objective: str = "l1+cgan"  # Table 1 row: l1 | gan | cgan | l1+gan | l1+cgan
     l1_weight: float = 100.0  # lambda of Eq. 4
     depth: int = 0  # U-Net halvings; 0 = down to a 1x1 bottleneck (8 for 256x256)
-    g_features: int = 64  # U-Net width of the first layer (C64)
-    d_features: int = 64  # PatchGAN width of the first layer (C64)
+    g_features: int = ranged(64, AT_LEAST_1)  # U-Net width of the first layer (C64)
+    d_features: int = ranged(64, AT_LEAST_1)  # PatchGAN width of the first layer (C64)
     max_features: int = 512  # width cap (C512) of both nets
-    dropout: float = 0.5  # the noise z: dropout rate in the first decoder layers
+    dropout: float = ranged(0.5, PROBABILITY)  # the noise z: dropout rate in the first decoder layers
     dropout_layers: int = 3  # decoder layers with dropout (CD512 x 3)
     patch: int = 70  # PatchGAN receptive field in pixels: 1, 16, 34, 70, 142, 286, ...
     test_dropout: bool = True  # keep dropout on when sampling (Sec. 3.2)
     test_batch_stats: bool = True  # BatchNorm with the test batch's statistics (Sec. 3.3)
-    init_std: float = 0.02
+    init_std: float = ranged(0.02, NON_NEGATIVE)
 
 
 @register_model("pix2pix")

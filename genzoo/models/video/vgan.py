@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
 from genzoo.core.errors import ConfigError, UsageError
-from genzoo.core.ranges import NON_NEGATIVE, ranged
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import discriminator_loss, frozen, generator_loss
 from genzoo.nn.monitors import collapse_flag, diversity
@@ -58,7 +58,7 @@ class VGANConfig:
     """Defaults: Vondrick et al. 2016 (64x64 frames; widths 512-256-128-64, ``z`` of 100 dims, mask L1
     weight 0.1). ``width`` is the last hidden layer's width (widths double towards the code)."""
 
-    latent_dim: int = 100
+    latent_dim: int = ranged(100, AT_LEAST_1)
     width: int = 64
     mask_l1: float = 0.1
     conditional: bool = False

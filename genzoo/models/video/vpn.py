@@ -58,6 +58,7 @@ from torch import Tensor, nn
 
 from genzoo.core import Batch, DataInfo
 from genzoo.core.errors import ConfigError, UsageError
+from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d
@@ -77,7 +78,7 @@ class VPNConfig:
     dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     lstm_channels: int = 256
     decoder_blocks: int = 12
-    first_kernel: int = 3
+    first_kernel: int = ranged(3, AT_LEAST_1)
     conditional: bool = True
 
 
