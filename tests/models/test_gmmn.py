@@ -152,3 +152,53 @@ def test_named_configs_build(name: str, cls: type) -> None:
         assert model.update_schedule(0) == ["autoencoder"]
         assert model.update_schedule(model.config.ae_steps) == ["generator"]
         assert cfg.train.steps > model.config.ae_steps
+
+
+def test_compiled_kernel_sum_equals_the_eager_one_in_value_and_gradient() -> None:
+    """``compile_kernel``: the torch.compile-fused kernel sum gives the eager MMD loss and its gradient
+    (float rounding apart), for both width conventions."""
+    torch.manual_seed(0)
+    data = torch.rand(40, 64).round()
+    for scale in ("variance", "std"):
+        grads, values = [], []
+        start = torch.rand(40, 64)
+        for compiled in (False, True):
+            x = start.clone().requires_grad_()
+            loss, m2 = mmd_loss(x, data, [2.0, 5.0, 10.0], "sqrt", False, scale, compiled=compiled)
+            loss.backward()
+            grads.append(x.grad)
+            values.append(loss.detach().item())
+        assert values[1] == pytest.approx(values[0], rel=1e-5)
+        assert torch.allclose(grads[1], grads[0], rtol=1e-4, atol=1e-7)
+
+
+def test_compiled_kernel_falls_back_to_eager_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genzoo.nn import kernels
+
+    def broken(fn, **kw):
+        def fail(*a, **k):
+            raise RuntimeError("no compiler")
+        return fail
+
+    monkeypatch.setattr(kernels, "_COMPILED", [])
+    monkeypatch.setattr(torch, "compile", broken)
+    x, y = torch.rand(5, 3), torch.rand(6, 3)
+    with pytest.warns(RuntimeWarning, match="torch.compile of the Gaussian kernel failed"):
+        k = kernels.gaussian_kernel(x, y, [1.0, 2.0], compiled=True)
+    assert torch.allclose(k, kernels.gaussian_kernel(x, y, [1.0, 2.0]))
+    kernels.gaussian_kernel(x, y, [1.0], compiled=True)  # eager from then on, without a second warning
+
+
+def test_gmmn_with_the_compiled_kernel_resumes_bit_for_bit(tmp_path) -> None:
+    """A run interrupted and resumed (the kernel compiled again) ends with the uninterrupted run's weights."""
+    import genzoo
+    from tests.train.test_engine import _Interrupt, _weights
+
+    over = {"train.batch_size": 64, "train.progress": False, "train.checkpoint_every": 2,
+            "model.compile_kernel": True, "model.sigmas": SIGMAS, "model.hidden": [16, 32]}
+    genzoo.train("gmmn", "digits", run_dir=tmp_path / "whole", steps=6, overrides=over)
+    with pytest.raises(KeyboardInterrupt):
+        genzoo.train("gmmn", "digits", run_dir=tmp_path / "cut", steps=6, overrides=over, hooks=[_Interrupt(3)])
+    genzoo.train("gmmn", "digits", run_dir=tmp_path / "cut", steps=6, overrides=over)
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

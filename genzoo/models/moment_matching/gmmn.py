@@ -73,14 +73,15 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: 
 
 def mmd_loss(
     samples: Tensor, data: Tensor, sigmas: list[float], loss: str = "sqrt", unbiased: bool = False,
-    kernel_scale: KernelScale = "variance",
+    kernel_scale: KernelScale = "variance", compiled: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``(objective, MMD²)`` between two batches with the multi-bandwidth Gaussian kernel (Li et al. Eq. 2).
 
     ``loss="sqrt"`` returns ``sqrt(max(MMD², 0) + 1e-12)`` as the objective, ``"mmd2"`` the MMD² itself.
-    ``kernel_scale``: ``"variance"`` (the authors' code) or ``"std"``, see :mod:`genzoo.nn.kernels`.
+    ``kernel_scale``: ``"variance"`` (the authors' code) or ``"std"``, see :mod:`genzoo.nn.kernels`;
+    ``compiled``: the kernels summed in one ``torch.compile``-fused pass (:func:`gaussian_kernel`).
     """
-    kernel = functools.partial(gaussian_kernel, sigmas=sigmas, scale=kernel_scale)
+    kernel = functools.partial(gaussian_kernel, sigmas=sigmas, scale=kernel_scale, compiled=compiled)
     m2 = mmd2(samples.flatten(1), data.flatten(1), kernel, unbiased=unbiased)
     if loss == "sqrt":
         return torch.sqrt(m2.clamp_min(0.0) + 1e-12), m2
@@ -98,6 +99,9 @@ class GMMNConfig:
     unbiased: bool = False  # the paper's estimator is the biased one (Eq. 2)
     #: how ``sigmas`` are read: "variance" exp(-d²/(2σ)) as the authors' code, or "std" exp(-d²/(2σ²))
     kernel_scale: KernelScale = "variance"
+    #: sum the kernels in one torch.compile-fused pass (gaussian_kernel(compiled=True)): 1.5x faster steps on a
+    #: CPU core, a few seconds of compiling first; the same values to float rounding
+    compile_kernel: bool = False
 
 
 @register_model("gmmn")
@@ -120,7 +124,8 @@ class GMMN(GenerativeModel):
         x = batch["x"]
         y = self.generator(_uniform((x.shape[0], self.config.noise_dim), None, x.device))
         loss, m2 = mmd_loss(
-            y, x, list(self.config.sigmas), self.config.loss, self.config.unbiased, self.config.kernel_scale
+            y, x, list(self.config.sigmas), self.config.loss, self.config.unbiased, self.config.kernel_scale,
+            self.config.compile_kernel,
         )
         return {"loss": loss, "mmd2": m2.detach()}
 
@@ -146,6 +151,9 @@ class GMMNAEConfig:
     unbiased: bool = False
     #: how ``sigmas`` are read, as in :class:`GMMNConfig` (the code-space sigma = 1 is the same either way)
     kernel_scale: KernelScale = "variance"
+    #: sum the kernels in one torch.compile-fused pass (gaussian_kernel(compiled=True)): 1.5x faster steps on a
+    #: CPU core, a few seconds of compiling first; the same values to float rounding
+    compile_kernel: bool = False
 
 
 @register_model("gmmn-ae")
@@ -204,7 +212,8 @@ class GMMNAE(GenerativeModel):
             target = self.encode(x, dropout=False)
         y = self.generator(_uniform((x.shape[0], self.config.noise_dim), None, x.device))
         loss, m2 = mmd_loss(
-            y, target, list(self.config.sigmas), self.config.loss, self.config.unbiased, self.config.kernel_scale
+            y, target, list(self.config.sigmas), self.config.loss, self.config.unbiased, self.config.kernel_scale,
+            self.config.compile_kernel,
         )
         return {"loss": loss, "mmd2_code": m2.detach()}
 
