@@ -267,9 +267,14 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------
     def fit(self) -> Run:
         lock = RunLock(self.run_dir).acquire() if self.rank == 0 else None
+        # subnormal floats (|x| < 1.2e-38) flushed to zero on the CPU: x86 computes with them ~100x slower,
+        # and a few in a matrix product make the whole product slow; values that small change no result
+        flush = self.device.type == "cpu" and self.train_cfg.flush_denormal and torch.set_flush_denormal(True)
         try:
             return self._fit()
         finally:
+            if flush:
+                torch.set_flush_denormal(False)
             if lock is not None:
                 lock.release()
 

@@ -276,3 +276,19 @@ def test_exponential_decay_per_step_is_what_each_update_uses(tmp_path: Path) -> 
                  "train.lr_decay": 0.9, "train.lr_decay_per": "step", "train.batch_size": 450}
     genzoo.train("independent", "digits", run_dir=tmp_path / "r", steps=4, overrides=overrides, hooks=[record])
     assert used == pytest.approx([0.1 * 0.9**s for s in range(4)])
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_training_flushes_subnormal_floats_on_the_cpu_and_restores_afterwards(tmp_path: Path, flush: bool) -> None:
+    """``train.flush_denormal`` (default on): during training a subnormal operand counts as zero (x86 FTZ/DAZ);
+    after training the process computes with subnormals again."""
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's smallest normal, 1.2e-38
+    seen: list[float] = []
+
+    def probe(trainer: object, step: int) -> None:
+        seen.append(float(tiny * 1.0))
+
+    genzoo.train("independent", "digits", run_dir=tmp_path / "r", steps=2, hooks=[probe],
+                 overrides={**FAST, "train.flush_denormal": flush})
+    assert seen == ([0.0, 0.0] if flush else [pytest.approx(1e-39)] * 2)
+    assert float(tiny * 1.0) == pytest.approx(1e-39)
