@@ -11,6 +11,11 @@ every variant alike, timed with ``time.process_time`` (CPU seconds of this proce
 ``acgan``
     AC-GAN (``acgan-mnist``) with its discriminator's dropout as ``torch.nn.Dropout`` (one Bernoulli
     draw per element) and as :class:`genzoo.nn.dropout.Dropout` (bits of random bytes), interleaved.
+``gmmn``
+    GMMN (``gmmn-mnist``: batch 1000) steps with the kernel sum eager or fused by ``torch.compile``
+    (``model.compile_kernel``) and with subnormal floats kept or flushed to zero (``train.flush_denormal``),
+    interleaved, from the weights of a trained run (``--weights RUN``: its saturated sigmoid outputs are
+    what produce subnormal gradients) or from initialisation.
 ``models``
     every model's named config, a few engine steps each (``Trainer.train_step``: batch, forward,
     backward, clip, optimiser step of every scheduled group).
@@ -25,6 +30,7 @@ Usage (one torch thread; a few minutes in all)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py nade --repeats 5
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py acgan --repeats 5
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py gmmn --repeats 3 --weights RUN
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py models --steps 3
 
 Rows are appended to ``benchmarks/results/speed.jsonl``.
@@ -153,6 +159,41 @@ def acgan(repeats: int) -> None:
         })
 
 
+def gmmn(repeats: int, weights: str | None) -> None:
+    """GMMN steps: eager / compiled kernel sum x subnormals kept / flushed, interleaved, per CPU-second."""
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer("gmmn-mnist", {}, Path(tmp))
+        if weights:
+            import genzoo
+
+            trainer.model.load_state_dict(genzoo.load(weights, device="cpu").state_dict())
+        variants = {(compiled, flush): f"{'compiled' if compiled else 'eager'} kernel, subnormals "
+                                       f"{'flushed' if flush else 'kept'}"
+                    for compiled in (False, True) for flush in (False, True)}
+        times: dict[tuple[bool, bool], list[float]] = {k: [] for k in variants}
+        batch = trainer.train_cfg.batch_size
+        for r in range(repeats + 1):  # the first round warms up (compiles)
+            for (compiled, flush) in variants:
+                trainer.model.config.compile_kernel = compiled
+                torch.set_flush_denormal(flush)
+                t0 = time.process_time()
+                trainer.train_step(r)
+                if r:
+                    times[(compiled, flush)].append(time.process_time() - t0)
+        torch.set_flush_denormal(False)
+    ref = statistics.median(times[(False, False)])
+    for key, ts in times.items():
+        med = statistics.median(ts)
+        write_result(RESULTS, {
+            "bench": "gmmn", "variant": variants[key], "weights": weights or "initialisation", "batch": batch,
+            "repeats": repeats, "cpu_s_per_step_median": round(med, 4), "cpu_s_per_step_all": [round(t, 4) for t in ts],
+            "images_per_cpu_s": round(batch / med, 1), "speedup_vs_eager_kept": round(ref / med, 2),
+            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+        })
+        print(f"{variants[key]:40s} {med:.4f} CPU s/step  {ref / med:.2f}x")
+
+
 def models(steps: int, names: list[str]) -> None:
     """images per CPU-second and GFLOP per CPU-second of each named config's engine step."""
     torch.set_num_threads(1)
@@ -189,6 +230,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=100)
     p = sub.add_parser("acgan")
     p.add_argument("--repeats", type=int, default=5)
+    p = sub.add_parser("gmmn")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--weights", default=None, help="a trained gmmn-mnist run to take the weights from")
     p = sub.add_parser("models")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--configs", nargs="+", default=list(MODEL_CONFIGS))
@@ -197,6 +241,8 @@ def main() -> None:
         nade(a.repeats, a.batch)
     elif a.what == "acgan":
         acgan(a.repeats)
+    elif a.what == "gmmn":
+        gmmn(a.repeats, a.weights)
     else:
         models(a.steps, a.configs)
 

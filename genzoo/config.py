@@ -57,7 +57,7 @@ class TrainConfig:
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)  # optimiser overrides per group
     grad_clip: float | None = None  # max global gradient norm per group
     amp: bool = False  # bfloat16 autocast (CUDA only; ignored on CPU)
-    #: CPU: subnormal floats flushed to zero while training (torch.set_flush_denormal): a GMMN step spent 5x
+    #: CPU: subnormal floats flushed to zero while training (torch.set_flush_denormal): a trained GMMN step spent 4.4x
     #: longer in matrix products on the subnormal gradients of its saturated sigmoid outputs
     flush_denormal: bool = True
     seed: int = 0

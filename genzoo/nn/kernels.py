@@ -123,8 +123,8 @@ _COMPILED: list[Callable[..., Tensor]] = []
 def _compiled_kernel_sum() -> Callable[..., Tensor]:
     """:func:`_kernel_sum` through ``torch.compile``: one fused loop over the matrix for the forward and one
     for the backward, in place of several passes per width (the elementwise passes had taken half of a GMMN
-    step; steps 1.5x faster on one CPU core, side by side). Falls back to eager code, with one warning, where
-    compiling fails (no C++ compiler)."""
+    step; steps 1.3-1.4x faster on one CPU core side by side: ``benchmarks/speed.py gmmn``). Falls back to
+    eager code, with one warning, where compiling fails (no C++ compiler)."""
     if not _COMPILED:
         compiled = torch.compile(_kernel_sum, dynamic=False)
 

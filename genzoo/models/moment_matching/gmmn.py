@@ -99,7 +99,7 @@ class GMMNConfig:
     unbiased: bool = False  # the paper's estimator is the biased one (Eq. 2)
     #: how ``sigmas`` are read: "variance" exp(-d²/(2σ)) as the authors' code, or "std" exp(-d²/(2σ²))
     kernel_scale: KernelScale = "variance"
-    #: sum the kernels in one torch.compile-fused pass (gaussian_kernel(compiled=True)): 1.5x faster steps on a
+    #: sum the kernels in one torch.compile-fused pass (gaussian_kernel(compiled=True)): 1.3-1.4x faster steps on a
     #: CPU core, a few seconds of compiling first; the same values to float rounding
     compile_kernel: bool = False
 
@@ -151,7 +151,7 @@ class GMMNAEConfig:
     unbiased: bool = False
     #: how ``sigmas`` are read, as in :class:`GMMNConfig` (the code-space sigma = 1 is the same either way)
     kernel_scale: KernelScale = "variance"
-    #: sum the kernels in one torch.compile-fused pass (gaussian_kernel(compiled=True)): 1.5x faster steps on a
+    #: sum the kernels in one torch.compile-fused pass (gaussian_kernel(compiled=True)): 1.3-1.4x faster steps on a
     #: CPU core, a few seconds of compiling first; the same values to float rounding
     compile_kernel: bool = False
 
