@@ -123,6 +123,7 @@ CONSTRAINTS: dict[str, Range] = {
     # metric options (``genzoo eval --option``, ``evaluate(options=...)``): sample and split counts
     **{f"metric.{name}": AT_LEAST_1 for name in (
         "importance_samples", "n_samples", "n_reference", "n_test", "n_valid", "n_pairs", "splits", "subset",
+        "batch_size",
     )},
 }
 

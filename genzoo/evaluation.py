@@ -276,7 +276,7 @@ def frame_nll_metric(ctx: EvalContext, split: str = "test", subset: int | None =
         raise MetricUnavailable(f"model {model.name!r} does not score video frames; try nll or frame-fid")
     full = ctx.dataset(split)
     data = full if not subset else full.subset(torch.linspace(0, len(full) - 1, int(subset)).round().long())
-    scores, floors = frame_scores_on(model, data, max(1, int(batch_size)), progress=True)
+    scores, floors = frame_scores_on(model, data, int(batch_size), progress=True)
     per_video = scores.mean(1)
     se = float(per_video.std() / math.sqrt(len(per_video))) if len(per_video) > 1 else float("nan")
     result = MetricResult(

@@ -368,6 +368,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         t = r.get("time_to", {})
         reach = " / ".join(_fmt_minutes(t.get(k)) for k in ("1%", "5%", "10%"))
+        gap = _gap(r)
+        if gap is not None and t.get("1%") is None:
+            reach += f" (at the end {gap})"
         better = "higher" if r["higher_is_better"] else "lower"
         cpu = f", {r['train_cpu_s'] / 60:.1f} CPU-min" if r.get("train_cpu_s") is not None else ""
         load = f", load {r['load_average_end']}" if r.get("load_average_end") is not None else ""
@@ -379,8 +382,8 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             f"| {r['date']} |"
         )
     lines.append("")
-    lines.append("Curves (training minutes: value; curve points use the cheaper `curve_options`, the last "
-                 "point is the final protocol):")
+    lines.append("Curves (training minutes: value; the last point is the final protocol, the others use the "
+                 "entry's `curve_options`, said where they are cheaper):")
     lines.append("")
     for r in rows:
         pts = ", ".join(
@@ -390,6 +393,15 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         extra = f" {r['notes']}." if r.get("notes") else ""
         lines.append(f"- **{r['entry']}** ({r['date']}, `{r['command']}`): {pts}. {r['citation']}.{extra}")
     return "\n".join(lines)
+
+
+def _gap(row: dict[str, Any]) -> str | None:
+    """How far the row's number is from the paper's, as a share of the paper's magnitude (None: no paper)."""
+    paper, value = row.get("paper"), row.get("value")
+    if paper is None or value is None or paper == 0:
+        return None
+    worse = (paper - value) if row["higher_is_better"] else (value - paper)
+    return f"{abs(worse) / abs(paper):.1%} {'worse' if worse > 0 else 'better'} than the paper"
 
 
 def update_markdown(markdown_file: str | os.PathLike[str], rows: list[dict[str, Any]]) -> bool:
