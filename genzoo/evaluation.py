@@ -246,14 +246,11 @@ def elbo_metric(ctx: EvalContext, split: str = "test") -> MetricResult:
 
 
 @torch.no_grad()
-def frame_scores_on(model: GenerativeModel, data: ImageData, batch_size: int, progress: bool = False
-                    ) -> tuple[Tensor, Tensor]:
-    """Every predicted frame's score (:class:`FrameScores`) and its floor over ``data``, nats ``(N, T)``
-    each, videos taken in order ``batch_size`` at a time with their own context frames."""
+def frame_scores_on(model: Any, data: ImageData, batch_size: int, progress: bool = False) -> tuple[Tensor, Tensor]:
+    """Every predicted frame's score and its floor over ``data`` for a :class:`FrameScores` model, nats
+    ``(N, T)`` each, videos taken in order ``batch_size`` at a time with their own context frames."""
     from tqdm.auto import tqdm
 
-    if not isinstance(model, FrameScores):
-        raise MetricUnavailable(f"model {model.name!r} does not score video frames; try nll or frame-fid")
     keys = model.condition_keys()
     scores, floors = [], []
     for start in tqdm(range(0, len(data), batch_size), desc="frame scores", disable=not progress, leave=False):

@@ -106,7 +106,7 @@ def gaussian_kernel(
     # exp(-d² / (2 v)) = exp(d² * c) with c = -1 / (2 v), v = s (variance) or s² (std)
     coefs = tuple(-0.5 / (float(s) if scale == "variance" else float(s) ** 2) for s in sigmas)
     d2 = squared_distances(x, y)
-    return (_compiled_kernel_sum() if compiled else _kernel_sum)(d2, coefs)
+    return (_fused_kernel_sum if compiled else _kernel_sum)(d2, coefs)
 
 
 def _kernel_sum(d2: Tensor, coefs: tuple[float, ...]) -> Tensor:
@@ -117,30 +117,27 @@ def _kernel_sum(d2: Tensor, coefs: tuple[float, ...]) -> Tensor:
     return k
 
 
-_COMPILED: list[Callable[..., Tensor]] = []
+_compiled: Callable[..., Tensor] | None = None  # torch.compile of _kernel_sum, made on first use
+_compile_failed = False
 
 
-def _compiled_kernel_sum() -> Callable[..., Tensor]:
+def _fused_kernel_sum(d2: Tensor, coefs: tuple[float, ...]) -> Tensor:
     """:func:`_kernel_sum` through ``torch.compile``: one fused loop over the matrix for the forward and one
     for the backward, in place of several passes per width (the elementwise passes had taken half of a GMMN
     step; steps 1.3-1.4x faster on one CPU core side by side: ``benchmarks/speed.py gmmn``). Falls back to
     eager code, with one warning, where compiling fails (no C++ compiler)."""
-    if not _COMPILED:
-        compiled = torch.compile(_kernel_sum, dynamic=False)
-
-        def run(d2: Tensor, coefs: tuple[float, ...]) -> Tensor:
-            if len(_COMPILED) == 2:  # compiling failed before: eager from then on
-                return _kernel_sum(d2, coefs)
-            try:
-                return compiled(d2, coefs)
-            except Exception as e:  # noqa: BLE001 - any backend failure: the eager result is the same
-                warnings.warn(f"torch.compile of the Gaussian kernel failed ({type(e).__name__}); using eager "
-                              "code", RuntimeWarning, stacklevel=3)
-                _COMPILED.append(run)
-                return _kernel_sum(d2, coefs)
-
-        _COMPILED.append(run)
-    return _COMPILED[0]
+    global _compiled, _compile_failed
+    if _compile_failed:
+        return _kernel_sum(d2, coefs)
+    if _compiled is None:
+        _compiled = torch.compile(_kernel_sum, dynamic=False)
+    try:
+        return _compiled(d2, coefs)
+    except Exception as e:  # noqa: BLE001 - any backend failure: the eager result is the same
+        warnings.warn(f"torch.compile of the Gaussian kernel failed ({type(e).__name__}); using eager code",
+                      RuntimeWarning, stacklevel=3)
+        _compile_failed = True
+        return _kernel_sum(d2, coefs)
 
 
 def polynomial_kernel(

@@ -180,7 +180,8 @@ def test_compiled_kernel_falls_back_to_eager_with_a_warning(monkeypatch: pytest.
             raise RuntimeError("no compiler")
         return fail
 
-    monkeypatch.setattr(kernels, "_COMPILED", [])
+    monkeypatch.setattr(kernels, "_compiled", None)
+    monkeypatch.setattr(kernels, "_compile_failed", False)
     monkeypatch.setattr(torch, "compile", broken)
     x, y = torch.rand(5, 3), torch.rand(6, 3)
     with pytest.warns(RuntimeWarning, match="torch.compile of the Gaussian kernel failed"):
