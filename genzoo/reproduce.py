@@ -391,6 +391,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             for p in r["curve"]
         )
         extra = f" {r['notes']}." if r.get("notes") else ""
+        if r.get("curve_options") is not None and r.get("curve_options") != r.get("options"):
+            cheap = ", ".join(f"{k}={v}" for k, v in r["curve_options"].items())
+            extra += f" Curve points before the last: {cheap} (not the final protocol)."
         lines.append(f"- **{r['entry']}** ({r['date']}, `{r['command']}`): {pts}. {r['citation']}.{extra}")
     return "\n".join(lines)
 

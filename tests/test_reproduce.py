@@ -121,4 +121,6 @@ def test_cli_errors_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str
     text = md.read_text()
     assert "old" not in text and "| e (`c`)" in text and "90.00 ± 0.50" in text and text.endswith("tail\n")
     assert "— / 1.0 min / 1.0 min (at the end 2.3% worse than the paper)" in text  # (90 - 88) / 88
+    row["options"], row["curve_options"] = {"n_samples": 100}, {"n_samples": 10}
+    assert "Curve points before the last: n_samples=10 (not the final protocol)." in render_markdown([row])
     assert update_markdown(tmp_path / "r.jsonl", []) is False  # no markers: untouched
