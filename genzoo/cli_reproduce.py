@@ -2,6 +2,7 @@
 
     genzoo reproduce --list
     genzoo reproduce vae --budget-minutes 60 --data-dir ../shared/data
+    genzoo reproduce vae --budget-minutes 30 --continue runs/reproduce/vae-20261128-142518   # 30 more
     genzoo reproduce --render            # regenerate the BENCHMARKS.md section from the results file
 """
 
@@ -32,12 +33,16 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="metric option of the final evaluation, e.g. --option subset=10000")
     p.add_argument("--svg", help="also write the metric-vs-time curve as an SVG here")
+    p.add_argument("--continue", dest="continue_run", metavar="RUN_DIR",
+                   help="train a recorded run of this entry --budget-minutes more; its new row extends the curve")
     p.add_argument("--render", action="store_true", help="only regenerate the markdown section")
 
 
 def _command_line(a: argparse.Namespace) -> str:
     """The command as typed, rebuilt from the parsed arguments (recorded in the results row)."""
     parts = ["genzoo", "reproduce", a.name, "--budget-minutes", f"{a.budget_minutes:g}"]
+    if a.continue_run:
+        parts += ["--continue", a.continue_run]
     if a.data_dir:
         parts += ["--data-dir", a.data_dir]
     if a.curve_points != 3:
@@ -76,7 +81,7 @@ def _reproduce(a: argparse.Namespace) -> int:
         row = reproduce(
             a.name, a.budget_minutes, data_dir=a.data_dir, out_dir=a.out_dir, results_file=a.results,
             curve_points=a.curve_points, device=a.device, seed=a.seed, overrides=overrides, options=options,
-            command=_command_line(a),
+            command=_command_line(a), continue_run=a.continue_run,
         )
         print(json.dumps({k: row[k] for k in ("entry", "metric", "value", "stderr", "paper", "epochs",
                                               "train_s", "stopped_by", "time_to")}, default=str))

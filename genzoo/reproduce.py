@@ -16,6 +16,11 @@ of the checkpoint, with the training RNG state saved and restored, so they do no
 Training also stops at the config's own length (``train.epochs`` / ``train.steps``) if that comes
 first. Curve points use the cheaper ``curve_options`` (fewer samples / images, stated in the row);
 the final number uses the entry's full ``options``.
+
+A recorded run can be continued with more budget (``continue_run``, ``genzoo reproduce NAME --continue
+RUN_DIR``): training resumes from the run's last checkpoint (bit for bit, as ``genzoo train --resume``),
+the new row carries the earlier curve on, its times count from the start of the first segment, and
+``segments`` lists each one (budget, steps, commit). The rendered table shows only the newest row of a run.
 """
 
 from __future__ import annotations
@@ -191,19 +196,20 @@ class _Curve:
     """
 
     def __init__(self, entry: Entry, budget_s: float, points: int, data_dir: Any, device: str,
-                 evaluate: Callable[..., dict[str, Any]]) -> None:
+                 evaluate: Callable[..., dict[str, Any]], offset_s: float = 0.0, offset_cpu_s: float = 0.0) -> None:
         self.entry, self.budget_s, self.data_dir, self.device = entry, budget_s, data_dir, device
+        self.offset_s, self.offset_cpu_s = offset_s, offset_cpu_s  # training time of earlier segments
         self.marks = [budget_s * (i + 1) / (points + 1) for i in range(points)]  # final point = the real eval
         self.evaluate = evaluate
         self.start: float | None = None
         self.paused = 0.0
         self.curve: list[dict[str, Any]] = []
         self.stopped_by = "schedule"
-        self.train_s = 0.0
+        self.train_s = offset_s
         self.steps_per_epoch = 1
         self.cpu_start: float | None = None
         self.cpu_paused = 0.0
-        self.train_cpu_s = 0.0
+        self.train_cpu_s = offset_cpu_s
 
     def elapsed(self) -> float:
         return 0.0 if self.start is None else time.perf_counter() - self.start - self.paused
@@ -213,9 +219,9 @@ class _Curve:
             self.start = time.perf_counter()
             self.cpu_start = time.process_time()
             self.steps_per_epoch = max(1, int(trainer.steps_per_epoch))
-        self.train_s = self.elapsed()
-        self.train_cpu_s = time.process_time() - (self.cpu_start or 0.0) - self.cpu_paused
-        if self.marks and self.train_s >= self.marks[0]:
+        self.train_s = self.offset_s + self.elapsed()
+        self.train_cpu_s = self.offset_cpu_s + time.process_time() - (self.cpu_start or 0.0) - self.cpu_paused
+        if self.marks and self.elapsed() >= self.marks[0]:
             self.marks.pop(0)
             t0, c0 = time.perf_counter(), time.process_time()
             trainer.save_checkpoint(done)
@@ -225,7 +231,7 @@ class _Curve:
             self.curve.append(_point(self.entry, res, self.train_s, done, done / trainer.steps_per_epoch))
             self.paused += time.perf_counter() - t0
             self.cpu_paused += time.process_time() - c0
-        if self.train_s >= self.budget_s and done < trainer.total_steps:
+        if self.elapsed() >= self.budget_s and done < trainer.total_steps:
             trainer.total_steps = done  # the engine ends the loop and writes the final checkpoint
             self.stopped_by = "budget"
 
@@ -251,12 +257,15 @@ def reproduce(
     options: dict[str, Any] | None = None,
     hooks: list[Any] | None = None,
     command: str | None = None,
+    continue_run: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run entry ``name`` end to end and return (and append to ``results_file``) its result row.
 
     ``entries`` replaces the table (tests), ``overrides`` adds config overrides, ``options`` replaces
     metric options of the final evaluation; ``hooks`` are extra engine hooks (e.g. the GPU suite's).
-    A fresh run directory ``out_dir/<name>-<time>`` is used every time.
+    A fresh run directory ``out_dir/<name>-<time>`` is used every time, unless ``continue_run`` names a
+    run recorded in ``results_file``: that run then trains ``budget_minutes`` more (only ``train.*``
+    overrides may be given) and the new row extends its curve.
     """
     from genzoo import api
 
@@ -265,16 +274,26 @@ def reproduce(
         raise ReproduceError(f"--budget-minutes must be positive, got {budget_minutes}")
     if options:
         entry = replace(entry, options={**entry.options, **options})
-    merged = {**entry.overrides, **(overrides or {}), "train.progress": False}
-    run_dir = Path(out_dir) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if run_dir.exists():
-        raise ReproduceError(f"{run_dir} already exists; wait a second or choose another --out-dir")
+    commit = _git_commit()  # the code that trains (HEAD may move while a long run goes on)
+    prev = None if continue_run is None else _previous_row(name, continue_run, results_file, overrides or {})
+    if prev is not None:
+        run_dir = Path(continue_run)  # type: ignore[arg-type]
+        seed = prev["seed"]
+        merged = {**(overrides or {}), "train.progress": False}  # the rest is in the run's saved config
+    else:
+        merged = {**entry.overrides, **(overrides or {}), "train.progress": False}
+        run_dir = Path(out_dir) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if run_dir.exists():
+            raise ReproduceError(f"{run_dir} already exists; wait a second or choose another --out-dir")
     if entry.options.get("extractor", "").startswith("classifier:"):
         _ensure_classifier(entry.options["extractor"].split(":", 1)[1], data_dir, device)
-    curve = _Curve(entry, 60.0 * budget_minutes, curve_points, data_dir, device, api.evaluate)
+    curve = _Curve(entry, 60.0 * budget_minutes, curve_points, data_dir, device, api.evaluate,
+                   offset_s=prev["train_s"] if prev else 0.0,
+                   offset_cpu_s=(prev.get("train_cpu_s") or 0.0) if prev else 0.0)
     wall0 = time.perf_counter()
-    run = api.train(config=entry.config, overrides=merged, run_dir=run_dir, data_dir=data_dir, device=device,
-                    seed=seed, hooks=[*(hooks or []), curve])
+    run = api.train(config=None if prev else entry.config, overrides=merged, run_dir=run_dir, data_dir=data_dir,
+                    device=device, seed=None if prev else seed, resume=prev is not None,
+                    hooks=[*(hooks or []), curve])
     train_wall = time.perf_counter() - wall0
     t0 = time.perf_counter()
     res = api.evaluate(run.run_dir, [entry.metric], options=entry.options, data_dir=data_dir, device=device)
@@ -284,24 +303,31 @@ def reproduce(
         raise ReproduceError(f"{name}: metric {entry.metric!r} unavailable: {res['unavailable']}")
     epochs = run.step / curve.steps_per_epoch
     final = _point(entry, res, curve.train_s, run.step, epochs)
-    points = [*curve.curve, final]
+    points = [*(prev["curve"] if prev else []), *curve.curve, final]
+    overrides_all = {**(prev["overrides"] if prev else {}), **merged}
+    overrides_all.pop("train.progress")
+    command = command or " ".join(["genzoo", "reproduce", name, "--budget-minutes", f"{budget_minutes:g}"])
+    segment = {"budget_minutes": budget_minutes, "train_s": round(curve.train_s - curve.offset_s, 1),
+               "steps": run.step, "genzoo_commit": commit, "command": command,
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     row: dict[str, Any] = {
-        "entry": name, "config": entry.config, "overrides": {k: v for k, v in merged.items() if k != "train.progress"},
+        "entry": name, "config": entry.config, "overrides": overrides_all,
         "metric": entry.metric, "key": entry.key, "value": final["value"],
         "stderr": res.errors.get(entry.key),  # the standard error the metric reports for its headline
         "higher_is_better": entry.higher_is_better, "paper": entry.paper, "citation": entry.citation,
         "options": entry.options, "curve_options": entry.curve_options, "notes": entry.notes,
-        "seed": seed, "budget_minutes": budget_minutes, "stopped_by": curve.stopped_by, "steps": run.step,
+        "seed": seed, "budget_minutes": budget_minutes + (prev["budget_minutes"] if prev else 0.0),
+        "stopped_by": curve.stopped_by, "steps": run.step,
         "epochs": round(epochs, 3), "batch_size": run.config.train.batch_size,
         "train_s": round(curve.train_s, 1), "train_cpu_s": round(curve.train_cpu_s, 1),
         "load_average_end": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
-        "train_wall_s": round(train_wall, 1), "eval_s": round(eval_s, 1),
+        "train_wall_s": round(train_wall + (prev.get("train_wall_s", 0.0) if prev else 0.0), 1),
+        "eval_s": round(eval_s, 1),
         "curve": points, "time_to": _time_to(entry, points),
         "hardware": _hardware(device), "device": device, "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "genzoo_commit": _git_commit(), "run_dir": str(run.run_dir),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": command or " ".join(["genzoo", "reproduce", name, "--budget-minutes", f"{budget_minutes:g}"]),
-        "metric_result": res.to_dict(),
+        "torch": torch.__version__, "genzoo_commit": commit, "run_dir": str(run.run_dir),
+        "date": segment["date"], "command": command, "metric_result": res.to_dict(),
+        "segments": [*_segments(prev), segment],
     }
     if results_file is not None:
         path = Path(results_file)
@@ -309,6 +335,50 @@ def reproduce(
         with open(path, "a") as f:
             f.write(json.dumps(row, default=str) + "\n")
     return row
+
+
+def _previous_row(name: str, run_dir: str | os.PathLike[str], results_file: str | os.PathLike[str] | None,
+                  overrides: dict[str, Any]) -> dict[str, Any]:
+    """The newest row of ``results_file`` recording run ``run_dir`` of entry ``name``, checked to be the
+    state its last checkpoint holds (a run trained further by hand would break the curve)."""
+    from genzoo.train.checkpoint import list_checkpoints
+
+    if results_file is None:
+        raise ReproduceError("--continue needs the results file that recorded the run")
+    target = Path(run_dir).resolve()
+    rows = [r for r in read_results(results_file) if Path(r.get("run_dir", "")).resolve() == target]
+    if not rows:
+        raise ReproduceError(f"no row of {results_file} records the run {run_dir}; --continue extends a "
+                             "recorded reproduction (its run directory as the row gives it)")
+    prev = rows[-1]
+    if prev["entry"] != name:
+        raise ReproduceError(f"{run_dir} is a run of entry {prev['entry']!r}, not {name!r}")
+    if prev.get("stopped_by") != "budget" and not {"train.steps", "train.epochs"} & set(overrides):
+        raise ReproduceError(f"{run_dir} ended at its config's own length, not its budget; continue it with a "
+                             "longer schedule, e.g. --set train.steps=N (or train.epochs=N)")
+    steps = list_checkpoints(target) if target.is_dir() else []
+    if not steps:
+        raise ReproduceError(f"{run_dir} holds no checkpoint to continue from")
+    if steps[-1] != prev["steps"]:
+        raise ReproduceError(f"{run_dir}: its last checkpoint is step {steps[-1]}, but the recorded row ended at "
+                             f"step {prev['steps']}; it was trained outside `genzoo reproduce`")
+    return prev
+
+
+def _segments(prev: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The segments of an earlier row (a row from before segments were recorded is one segment)."""
+    if prev is None:
+        return []
+    if "segments" in prev:
+        return list(prev["segments"])
+    return [{"budget_minutes": prev["budget_minutes"], "train_s": prev["train_s"], "steps": prev["steps"],
+             "genzoo_commit": prev.get("genzoo_commit"), "command": prev.get("command"), "date": prev.get("date")}]
+
+
+def _newest_per_run(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without those a later row of the same run continues (that row carries their curve on)."""
+    last = {r.get("run_dir"): i for i, r in enumerate(rows)}
+    return [r for i, r in enumerate(rows) if r.get("run_dir") is None or last[r.get("run_dir")] == i]
 
 
 def _time_to(entry: Entry, points: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -360,6 +430,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     """The reproduction table (one row per run, newest last) and each run's curve."""
     if not rows:
         return "No reproduction runs recorded yet (`genzoo reproduce NAME`)."
+    rows = _newest_per_run(rows)
     lines = [
         "| entry | metric | genzoo | paper | within 1% / 5% / 10% at | epochs (steps × batch) | training (wall, CPU) | "
         "stopped by | hardware, threads, load average | date |",
@@ -391,6 +462,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             for p in r["curve"]
         )
         extra = f" {r['notes']}." if r.get("notes") else ""
+        if len(r.get("segments", [])) > 1:
+            parts = " + ".join(f"{sg['train_s'] / 60:.1f}" for sg in r["segments"])
+            extra += f" Continued run: {parts} training minutes ({len(r['segments'])} segments, resumed exactly)."
         if r.get("curve_options") is not None and r.get("curve_options") != r.get("options"):
             cheap = ", ".join(f"{k}={v}" for k, v in r["curve_options"].items())
             extra += f" Curve points before the last: {cheap} (not the final protocol)."

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from genzoo import api
 from genzoo.cli import main
@@ -124,3 +126,45 @@ def test_cli_errors_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str
     row["options"], row["curve_options"] = {"n_samples": 100}, {"n_samples": 10}
     assert "Curve points before the last: n_samples=10 (not the final protocol)." in render_markdown([row])
     assert update_markdown(tmp_path / "r.jsonl", []) is False  # no markers: untouched
+
+
+def test_continued_run_extends_the_curve_and_equals_one_long_run(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`--continue RUN_DIR`: the run resumes from its last checkpoint, ends where one uninterrupted run of
+    the same length ends (same weights, same number), and its row carries the first segment's curve on."""
+    from safetensors.torch import load_file
+
+    from genzoo.train.checkpoint import latest_weights
+
+    fixed = replace(TINY, overrides={**TINY.overrides, "train.steps": 6})
+    table = {"tiny": fixed}
+    results = tmp_path / "results.jsonl"
+    first = reproduce("tiny", budget_minutes=5, out_dir=tmp_path / "a", results_file=results, curve_points=1,
+                      entries=table)
+    assert first["stopped_by"] == "schedule" and first["steps"] == 6
+    # a run that ended at its schedule needs a longer one; another entry's run, an unrecorded run: refused
+    with pytest.raises(ReproduceError, match="longer schedule"):
+        reproduce("tiny", 5, results_file=results, entries=table, continue_run=first["run_dir"])
+    with pytest.raises(ReproduceError, match="not 'other'"):
+        reproduce("other", 5, results_file=results, entries={"other": fixed}, continue_run=first["run_dir"])
+    with pytest.raises(ReproduceError, match="no row of"):
+        reproduce("tiny", 5, results_file=results, entries=table, continue_run=tmp_path)
+    assert len(read_results(results)) == 1
+    second = reproduce("tiny", budget_minutes=5, results_file=results, curve_points=1, entries=table,
+                       overrides={"train.steps": 11}, continue_run=first["run_dir"])
+    once = reproduce("tiny", budget_minutes=10, out_dir=tmp_path / "b", results_file=None, curve_points=1,
+                     entries=table, overrides={"train.steps": 11})
+    assert second["run_dir"] == first["run_dir"] and second["steps"] == once["steps"] == 11
+    a, b = load_file(latest_weights(second["run_dir"])), load_file(latest_weights(once["run_dir"]))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert second["value"] == once["value"]
+    # the row: both segments, the first curve carried on, times counted from the start of the first
+    assert second["curve"][0] == first["curve"][-1] and len(second["curve"]) == 2
+    assert second["train_s"] >= first["train_s"] and second["budget_minutes"] == 10
+    assert [s["steps"] for s in second["segments"]] == [6, 11] and second["overrides"]["train.steps"] == 11
+    md = render_markdown(read_results(results))
+    assert md.count("tiny (`vae-digits`)") == 1 and "Continued run:" in md and "(2 segments" in md
+    # the CLI names the run; a rejected continuation changes nothing on disk
+    before, _ = results.read_text(), capsys.readouterr()
+    assert main(["reproduce", "gmmn", "--continue", str(tmp_path / "nope"), "--results", str(results)]) == 2
+    assert "no row of" in capsys.readouterr().err and results.read_text() == before
