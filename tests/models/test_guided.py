@@ -114,6 +114,25 @@ def test_dgn_am_step_is_the_normalised_decayed_clipped_ascent(setup: dict[str, P
     assert bool((model.code_max > 0).any()) and bool((model.code_min == 0).all())  # ReLU codes' range
 
 
+
+def test_ppgn_step_is_the_langevin_update_of_the_paper(setup: dict[str, Path]) -> None:
+    """h1 = clip(h0 + eps1 (R(h0) - h0) + eps2 d log p(c | G(h0)) / dh0 + eps3 N(0, I)), the noise drawn from
+    the sampling generator after the initial code (Nguyen et al. 2016a, Eq. 11 with PPGN-h's prior)."""
+    model = genzoo.load(setup["ppgn"], "cpu")
+    model.configure_sampler(chain_steps=1, eps1=0.3, eps2=0.8, eps3=0.05)
+    labels = torch.tensor([1, 6, 9])
+    gen = torch.Generator().manual_seed(4)
+    h0 = model.initial_code(3, gen)
+    noise = torch.randn(h0.shape, generator=gen)
+    h = h0.clone().requires_grad_(True)
+    logits = model.condition_network()(model.generator(h))
+    (g,) = torch.autograd.grad(torch.log_softmax(logits, 1).gather(1, labels[:, None]).sum(), h)
+    with torch.no_grad():
+        expected = h0 + 0.3 * (model.dae(h0) - h0) + 0.8 * g + 0.05 * noise
+        expected = torch.minimum(torch.maximum(expected, model.code_min), model.code_max)
+        got = model.sample(3, {"label": labels}, torch.Generator().manual_seed(4))
+        torch.testing.assert_close(got, model.generator(expected))
+
 def test_training_needs_no_labels(setup: dict[str, Path]) -> None:
     model = genzoo.load(setup["ppgn"], "cpu").train()
     x = load_dataset("digits", "train").tensor()[:8]

@@ -39,6 +39,7 @@ from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import InstanceNoise, check_loss_kind, discriminator_loss, frozen, generator_loss
 from genzoo.nn.monitors import collapse_flag, diversity
+from genzoo.nn.pixels import to_signed
 
 NOISE_KINDS = ("uniform", "gaussian")
 
@@ -90,7 +91,7 @@ class AdversarialModel(GenerativeModel):
     # ----- data range ------------------------------------------------------------------------------
     def to_net(self, x: Tensor) -> Tensor:
         """Data in [0, 1] -> the networks' pixel range."""
-        return x * 2.0 - 1.0 if self.pixel_range == "pm1" else x
+        return to_signed(x) if self.pixel_range == "pm1" else x
 
     def from_net(self, x: Tensor) -> Tensor:
         """The networks' pixel range -> [0, 1] (clamped)."""

@@ -71,6 +71,26 @@ class DCGANGenerator(nn.Module):
         return self.net(z[:, :, None, None])
 
 
+def discriminator_trunk(
+    channels: int, size: int, features: int, dropout: float = 0.0
+) -> tuple[list[nn.Module], int, int]:
+    """DCGAN's discriminator body (Radford et al. 2016, Sec. 3): stride-2 4x4 convolutions doubling the width
+    from ``features``, batch norm on all but the input layer, LeakyReLU(0.2), and dropout after each when
+    ``dropout > 0``. Returns the layers, the output width and the output side (``base``)."""
+    base, stages = sampling_stages(size, size)
+    layers: list[nn.Module] = []
+    width_in, width = channels, features
+    for i in range(stages):
+        layers.append(nn.Conv2d(width_in, width, 4, 2, 1, bias=i == 0))
+        if i > 0:  # no batch norm on the discriminator's input layer
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(nn.LeakyReLU(0.2, True))
+        if dropout > 0:
+            layers.append(Dropout(dropout))  # genzoo.nn.dropout: cheap mask at p = 0.5, same distribution
+        width_in, width = width, width * 2
+    return layers, width_in, base
+
+
 class DCGANDiscriminator(nn.Module):
     """Images ``(N, C, S, S)`` in [-1, 1] -> ``(N, outputs)`` logits.
 
@@ -81,19 +101,8 @@ class DCGANDiscriminator(nn.Module):
         self, channels: int, size: int, features: int, outputs: int = 1, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        base, stages = sampling_stages(size, size)
-        layers: list[nn.Module] = []
-        width_in, width = channels, features
-        for i in range(stages):
-            layers.append(nn.Conv2d(width_in, width, 4, 2, 1, bias=i == 0))
-            if i > 0:  # no batch norm on the discriminator's input layer
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.LeakyReLU(0.2, True))
-            if dropout > 0:
-                layers.append(Dropout(dropout))  # genzoo.nn.dropout: cheap mask at p = 0.5, same distribution
-            width_in, width = width, width * 2
-        layers.append(nn.Conv2d(width_in, outputs, base, 1, 0))
-        self.net = nn.Sequential(*layers)
+        layers, width, base = discriminator_trunk(channels, size, features, dropout)
+        self.net = nn.Sequential(*layers, nn.Conv2d(width, outputs, base, 1, 0))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).flatten(1)

@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from genzoo.core import Batch, DataInfo
 from genzoo.core.ranges import AT_LEAST_1, PROBABILITY, ranged
 from genzoo.models.base import GenerativeModel
+from genzoo.nn.pixels import from_signed, to_signed
 from genzoo.nn.pyramid import build_gaussian_pyramid, upsample
 from genzoo.registry import register_model
 
@@ -188,7 +189,7 @@ class LAPGAN(GenerativeModel):
 
     def _level_data(self, x: Tensor, k: int) -> tuple[Tensor, Tensor | None]:
         """The real band ``h_k`` and condition ``l_k = u(I_{k+1})`` (``None`` at the coarsest level)."""
-        gauss = build_gaussian_pyramid(x * 2 - 1, self.config.pyramid_levels)
+        gauss = build_gaussian_pyramid(to_signed(x), self.config.pyramid_levels)
         if k == self.config.pyramid_levels - 1:
             return gauss[k], None
         cond = upsample(gauss[k + 1])
@@ -248,4 +249,4 @@ class LAPGAN(GenerativeModel):
         for k in range(top - 1, -1, -1):
             cond = upsample(image)
             image = cond + self._fake(k, cond, n, generator)
-        return ((image.clamp(-1, 1) + 1) / 2).contiguous()
+        return from_signed(image).contiguous()

@@ -145,7 +145,7 @@ def file_digest(net: nn.Module) -> bytes:
 
 class GuidedGenerator(GenerativeModel):
     """A feature-inverting generator (Dosovitskiy & Brox 2016) sampled by steering its code with a condition
-    network; subclasses define the code update of :meth:`chain`."""
+    network; subclasses define one code update, :meth:`chain_step`."""
 
     Config = GuidedConfig
     #: sampler fields ``configure_sampler`` may change (subclasses add theirs)
@@ -315,11 +315,21 @@ class GuidedGenerator(GenerativeModel):
         """Each unit into the range seen on real data (Nguyen et al. 2016b, Sec. 2.3)."""
         return torch.maximum(torch.minimum(h, self.code_max), self.code_min)
 
+    def chain_step(self, h: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        """One code update ``h_t -> h_{t+1}`` towards class ``labels`` (the family's equation), detached."""
+        raise NotImplementedError
+
     def chain(
         self, h: Tensor, labels: Tensor, generator: torch.Generator | None, keep: list[int]
     ) -> tuple[Tensor, list[Tensor]]:
         """Run ``chain_steps`` code updates from ``h``; the final code and ``G(h_t)`` at iterations ``keep``."""
-        raise NotImplementedError
+        frames = []
+        for t in range(1, self.config.chain_steps + 1):
+            h = self.chain_step(h, labels, generator)
+            if t in keep:
+                with torch.no_grad():
+                    frames.append(self.generator(h))
+        return h, frames
 
     def _keep(self) -> list[int]:
         steps, frames = self.config.chain_steps, self.config.frames

@@ -48,16 +48,9 @@ class DGNAM(GuidedGenerator):
         if cfg.lr <= 0 or not 0 <= cfg.decay < 1:  # type: ignore[attr-defined]
             raise ConfigError(f"model.lr must be > 0 and model.decay in [0, 1), got {cfg.lr}, {cfg.decay}")  # type: ignore[attr-defined]
 
-    def chain(
-        self, h: Tensor, labels: Tensor, generator: torch.Generator | None, keep: list[int]
-    ) -> tuple[Tensor, list[Tensor]]:
+    def chain_step(self, h: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Normalised ascent on the class logit with L2 decay, clipped to the real codes' range."""
         cfg = self.config
-        frames = []
-        for t in range(1, cfg.chain_steps + 1):
-            g, _ = self.condition_gradient(h, labels, "logit")
-            step = cfg.lr * g / g.abs().mean(1, keepdim=True).clamp_min(1e-12)
-            h = self.clip((h + step) * (1 - cfg.decay)).detach()
-            if t in keep:
-                with torch.no_grad():
-                    frames.append(self.generator(h))
-        return h, frames
+        g, _ = self.condition_gradient(h, labels, "logit")
+        step = cfg.lr * g / g.abs().mean(1, keepdim=True).clamp_min(1e-12)
+        return self.clip((h + step) * (1 - cfg.decay)).detach()

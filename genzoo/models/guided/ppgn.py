@@ -67,17 +67,11 @@ class PPGN(GuidedGenerator):
         loss = F.mse_loss(self.dae(noisy), h)
         return {"loss": loss}
 
-    def chain(
-        self, h: Tensor, labels: Tensor, generator: torch.Generator | None, keep: list[int]
-    ) -> tuple[Tensor, list[Tensor]]:
+    def chain_step(self, h: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The PPGN-h update of the module docstring, clipped to the real codes' range."""
         cfg = self.config
-        frames = []
-        for t in range(1, cfg.chain_steps + 1):
-            g, _ = self.condition_gradient(h, labels, "log_prob")
-            with torch.no_grad():
-                prior = self.dae(h) - h
-                noise = torch.randn(h.shape, generator=generator, device=h.device, dtype=h.dtype)
-                h = self.clip(h + cfg.eps1 * prior + cfg.eps2 * g + cfg.eps3 * noise)
-                if t in keep:
-                    frames.append(self.generator(h))
-        return h, frames
+        g, _ = self.condition_gradient(h, labels, "log_prob")
+        with torch.no_grad():
+            prior = self.dae(h) - h
+            noise = torch.randn(h.shape, generator=generator, device=h.device, dtype=h.dtype)
+            return self.clip(h + cfg.eps1 * prior + cfg.eps2 * g + cfg.eps3 * noise)

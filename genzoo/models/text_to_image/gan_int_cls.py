@@ -35,11 +35,12 @@ from torch import Tensor, nn
 from genzoo.core import Batch, DataInfo, TextSpec
 from genzoo.core.errors import ConditionError, ConfigError
 from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
-from genzoo.models.adversarial.dcgan import DCGANGenerator, sampling_stages
+from genzoo.models.adversarial.dcgan import DCGANGenerator, discriminator_trunk
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import frozen
 from genzoo.nn.init import dcgan_init_
 from genzoo.nn.monitors import diversity
+from genzoo.nn.pixels import to_signed
 from genzoo.nn.text import TextEmbedding
 from genzoo.registry import register_model
 
@@ -123,7 +124,7 @@ class TextToImageGAN(GenerativeModel):
     # ----- pixels and noise ------------------------------------------------------------------------
     @staticmethod
     def to_net(x: Tensor) -> Tensor:
-        return x * 2.0 - 1.0
+        return to_signed(x)
 
     @staticmethod
     def from_net(x: Tensor) -> Tensor:
@@ -237,15 +238,7 @@ class TextDiscriminator(nn.Module):
 
     def __init__(self, channels: int, size: int, features: int, embed_dim: int, text_dim: int) -> None:
         super().__init__()
-        base, stages = sampling_stages(size, size)
-        layers: list[nn.Module] = []
-        width_in, width = channels, features
-        for i in range(stages):
-            layers.append(nn.Conv2d(width_in, width, 4, 2, 1, bias=i == 0))
-            if i > 0:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.LeakyReLU(0.2, True))
-            width_in, width = width, width * 2
+        layers, width_in, base = discriminator_trunk(channels, size, features)
         self.image = nn.Sequential(*layers)
         self.base = base
         self.text = text_projection(embed_dim, text_dim)

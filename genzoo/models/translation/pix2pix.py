@@ -44,6 +44,7 @@ from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, PROBABILITY, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import frozen
 from genzoo.nn.patchgan import PatchGAN, patch_layers
+from genzoo.nn.pixels import to_signed
 from genzoo.nn.unet import UNet, batch_statistics, dropout_noise, init_pix2pix_, unet_depth
 from genzoo.registry import register_model
 
@@ -117,7 +118,7 @@ class Pix2Pix(GenerativeModel):
     # ----- networks ----------------------------------------------------------------------------------
     @staticmethod
     def to_net(x: Tensor) -> Tensor:
-        return x * 2.0 - 1.0
+        return to_signed(x)
 
     @staticmethod
     def from_net(x: Tensor) -> Tensor:

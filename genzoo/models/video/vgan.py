@@ -49,6 +49,7 @@ from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.gan_losses import discriminator_loss, frozen, generator_loss
 from genzoo.nn.monitors import collapse_flag, diversity
+from genzoo.nn.pixels import from_signed, to_signed
 from genzoo.nn.video import UpVideo, time_upsampling
 from genzoo.registry import register_model
 
@@ -165,7 +166,7 @@ class VGAN(GenerativeModel):
             return None
         if ctx.shape[1] < 1:
             raise UsageError("vgan future generation needs at least one context frame")
-        return ctx[:, 0] * 2 - 1
+        return to_signed(ctx[:, 0])
 
     # ----- the two streams ---------------------------------------------------------------------------
     def streams(self, z: Tensor, first: Tensor | None = None) -> dict[str, Tensor]:
@@ -201,13 +202,13 @@ class VGAN(GenerativeModel):
         """Latents -> videos ``(N, T, C, H, W)`` in [0, 1]."""
         z = z.to(self.device, torch.float32)
         first = self._first_frame(len(z), condition)
-        return ((self.streams(z, first)["video"] + 1) / 2).clamp(0, 1)
+        return from_signed(self.streams(z, first)["video"])
 
     @torch.no_grad()
     def sample(self, n: int, condition: Any = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` videos ``(n, T, C, H, W)`` in [0, 1]; with ``conditional`` the future after ``context``."""
         first = self._first_frame(n, condition)
-        return ((self.streams(self.sample_latent(n, generator), first)["video"] + 1) / 2).clamp(0, 1)
+        return from_signed(self.streams(self.sample_latent(n, generator), first)["video"])
 
     @torch.no_grad()
     def sample_streams(
@@ -216,7 +217,7 @@ class VGAN(GenerativeModel):
         """Like :meth:`sample`, with the foreground, mask and background as well, all in [0, 1]."""
         first = self._first_frame(n, condition)
         s = self.streams(self.sample_latent(n, generator), first)
-        return {k: v if k == "mask" else ((v + 1) / 2).clamp(0, 1) for k, v in s.items()}
+        return {k: v if k == "mask" else from_signed(v) for k, v in s.items()}
 
     # ----- training ------------------------------------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -232,7 +233,7 @@ class VGAN(GenerativeModel):
             raise UsageError(f"vgan was built for videos {(self.T, self.C, self.H, self.W)}, got {tuple(x.shape)}")
         n = len(x)
         first = self._first_frame(n, self.batch_condition(batch) or None)
-        real = x * 2 - 1
+        real = to_signed(x)
         if group == "discriminator":
             with torch.no_grad():
                 fake = self.streams(self.sample_latent(n), first)["video"]

@@ -62,6 +62,7 @@ from genzoo.core.ranges import AT_LEAST_1, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.nn.discrete import discrete_log_prob, output_channels, sample_from_uniforms
 from genzoo.nn.masked import MaskedConv2d
+from genzoo.nn.pixels import to_signed
 from genzoo.nn.video import ConvLSTMCell, ResidualMultiplicativeBlock
 from genzoo.registry import register_model
 
@@ -147,7 +148,7 @@ class _VideoPixelNetworkBase(GenerativeModel):
     def _encode(self, frames: Tensor) -> Tensor:
         """Encoder features of frames ``(N, t, C, H, W)`` -> ``(N, t, 2c, H, W)``."""
         n, t = frames.shape[:2]
-        e = self.encoder(self.enc_in(frames.flatten(0, 1) * 2 - 1))
+        e = self.encoder(self.enc_in(to_signed(frames.flatten(0, 1))))
         return e.view(n, t, *e.shape[1:])
 
     def _start(self, n: int) -> Tensor:
@@ -168,7 +169,7 @@ class _VideoPixelNetworkBase(GenerativeModel):
     def _decode(self, frames: Tensor, cond: Tensor) -> Tensor:
         """Decoder output ``(M, out_ch, h, w)`` for frames ``(M, C, h, w)`` and projected LSTM state
         ``(M, 2c, h, w)`` (whole frames or windows of them)."""
-        return self.head(F.relu(self.decoder(self.dec_in(frames * 2 - 1) + cond)))
+        return self.head(F.relu(self.decoder(self.dec_in(to_signed(frames)) + cond)))
 
     def network(self, x: Tensor, context: Tensor) -> Tensor:
         """Decoder outputs ``(N, T, out_ch, H, W)`` of every sub-pixel of ``x`` given ``context`` (Eq. 2)."""
