@@ -181,6 +181,13 @@ def _sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def _option_key(key: str) -> str:
+    """A metric or sampler option as typed -> its parameter name: dashes become underscores in the option,
+    not in a metric prefix (``class-accuracy.n-samples`` -> ``class-accuracy.n_samples``)."""
+    prefix, dot, option = key.rpartition(".")
+    return prefix + dot + option.replace("-", "_")
+
+
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -212,7 +219,7 @@ def _eval(a: argparse.Namespace) -> int:
 
     if not a.run_dir and not a.samples and not (a.real_baseline and a.data):
         raise UsageError("give a RUN_DIR, --samples PATH --data NAME, or --real-baseline --data NAME")
-    options = {k.replace("-", "_"): _parse_value(v) for k, v in (_key_value(o) for o in a.option)}
+    options = {_option_key(k): _parse_value(v) for k, v in (_key_value(o) for o in a.option)}
     if a.importance_samples is not None:
         options["importance_samples"] = a.importance_samples
     samples = a.samples  # a folder of images or an .npz; the API reads and checks it

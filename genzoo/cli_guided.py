@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from genzoo import defaults
-from genzoo.cli import _key_value, _parse_value, command
+from genzoo.cli import _key_value, _option_key, _parse_value, command
 
 
 def _condition(a: argparse.Namespace) -> dict[str, Any] | None:
@@ -85,7 +85,7 @@ def _synthesize(a: argparse.Namespace) -> int:
     from genzoo import api
     from genzoo.images import save_grid
 
-    options = {k.replace("-", "_"): _parse_value(v) for k, v in (_key_value(o) for o in a.option)}
+    options = {_option_key(k): _parse_value(v) for k, v in (_key_value(o) for o in a.option)}
     for name in ("chain_steps", "frames", "eps1", "eps2", "eps3", "lr", "decay"):
         if getattr(a, name) is not None:
             options[name] = getattr(a, name)

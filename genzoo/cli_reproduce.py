@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from genzoo.cli import _parse_value, command
+from genzoo.cli import _key_value, _option_key, _parse_value, command
 
 
 @command("reproduce", "train and evaluate one paper's protocol under a time budget; record it beside the paper")
@@ -77,7 +77,7 @@ def _reproduce(a: argparse.Namespace) -> int:
         if not a.name:
             raise ReproduceError("name an entry (see `genzoo reproduce --list`), or --render")
         overrides = dict(parse_override(o) for o in a.overrides)
-        options = {k.replace("-", "_"): _parse_value(v) for k, v in (o.split("=", 1) for o in a.option)}
+        options = {_option_key(k): _parse_value(v) for k, v in (_key_value(o) for o in a.option)}
         row = reproduce(
             a.name, a.budget_minutes, data_dir=a.data_dir, out_dir=a.out_dir, results_file=a.results,
             curve_points=a.curve_points, device=a.device, seed=a.seed, overrides=overrides, options=options,

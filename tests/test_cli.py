@@ -98,3 +98,9 @@ def test_metric_options_are_routed_and_checked(tmp_path: Path) -> None:
         genzoo.evaluate(run, ["nll"], options={"bogus": 1})
     with pytest.raises(ValueError, match="for metric 'fid', which is not being computed"):
         genzoo.evaluate(run, ["nll"], options={"fid.extractor": "pixels"})
+    # on the command line a dashed metric name keeps its dashes; the option's become underscores
+    args = ["eval", str(run), "--metric", "density-coverage", "--option", "density-coverage.n-samples=40",
+            "--option", "density-coverage.n-reference=40", "--option", "density-coverage.extractor=pixels"]
+    assert main(args) == 0
+    last = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
+    assert last["metric"] == "density-coverage" and last["protocol"]["n_samples"] == 40

@@ -449,3 +449,17 @@ def test_cgan_mnist_generator_hears_the_label_as_loudly_as_the_noise_at_init() -
     torch.manual_seed(0)
     code_init = CGAN(CGANConfig(g_init="uniform", g_irange=0.05, noise_scale=3**0.5, g_dropout=0.0), MNIST_INFO)
     assert label_to_noise_ratio(code_init.eval()) < 0.1  # the failure this guards against
+
+
+def test_cgan_input_dropout_drops_pixels_only_in_training() -> None:
+    """``d_input_dropout`` acts on D's pixel input (with p = 1 a training-mode D cannot see the image), is off
+    in eval mode, and adds no parameters (old checkpoints keep their keys)."""
+    torch.manual_seed(0)
+    info = DataInfo((1, 8, 8), 17, 3)
+    model = CGAN(CGAN.Config(latent_dim=8, d_input_dropout=1.0, d_dropout=0.0), info)
+    x1, x2, y = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    model.train()
+    torch.testing.assert_close(model.discriminate(x1, y)[0], model.discriminate(x2, y)[0])
+    model.eval()
+    assert not torch.allclose(model.discriminate(x1, y)[0], model.discriminate(x2, y)[0])
+    assert model.state_dict().keys() == CGAN(CGAN.Config(latent_dim=8), info).state_dict().keys()

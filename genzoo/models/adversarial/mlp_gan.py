@@ -186,6 +186,7 @@ class CGANConfig(MLPGANOptions):
     d_pieces: int = ranged(5, AT_LEAST_1)
     d_joint_units: int = ranged(240, AT_LEAST_1)  # joint maxout 240 x 4 -> sigmoid
     d_joint_pieces: int = ranged(4, AT_LEAST_1)
+    d_input_dropout: float = ranged(0.0, PROBABILITY)  # dropout on D's pixel input (the GAN code's 0.2)
     d_dropout: float = ranged(0.5, PROBABILITY)
 
 
@@ -209,6 +210,7 @@ class _CGANGenerator(nn.Module):
 class _CGANDiscriminator(nn.Module):
     def __init__(self, c: CGANConfig, num_classes: int, in_dims: int) -> None:
         super().__init__()
+        self.x_input_dropout = nn.Dropout(c.d_input_dropout)  # outside x_path: its state-dict keys stay
         self.x_path = nn.Sequential(Maxout(in_dims, c.d_x_units, c.d_pieces), nn.Dropout(c.d_dropout))
         self.y_path = nn.Sequential(Maxout(num_classes, c.d_y_units, c.d_pieces), nn.Dropout(c.d_dropout))
         self.joint = nn.Sequential(
@@ -218,7 +220,7 @@ class _CGANDiscriminator(nn.Module):
         )
 
     def forward(self, x: Tensor, y1h: Tensor) -> Tensor:
-        return self.joint(torch.cat([self.x_path(x.flatten(1)), self.y_path(y1h)], 1)).squeeze(1)
+        return self.joint(torch.cat([self.x_path(self.x_input_dropout(x.flatten(1))), self.y_path(y1h)], 1)).squeeze(1)
 
 
 @register_model("cgan")
