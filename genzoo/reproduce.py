@@ -21,6 +21,8 @@ A recorded run can be continued with more budget (``continue_run``, ``genzoo rep
 RUN_DIR``): training resumes from the run's last checkpoint (bit for bit, as ``genzoo train --resume``),
 the new row carries the earlier curve on, its times count from the start of the first segment, and
 ``segments`` lists each one (budget, steps, commit). The rendered table shows only the newest row of a run.
+A run the engine stops on divergence is still recorded: scored on its last good checkpoint, with
+``stopped_by: diverged`` and the engine's message.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from genzoo.core import MetricResult
-from genzoo.core.errors import UsageError
+from genzoo.core.errors import TrainingDiverged, UsageError
 
 RESULTS_FILE = Path("benchmarks/results/reproduce.jsonl")
 BEGIN, END = "<!-- reproduce:begin -->", "<!-- reproduce:end -->"
@@ -291,9 +294,15 @@ def reproduce(
                    offset_s=prev["train_s"] if prev else 0.0,
                    offset_cpu_s=(prev.get("train_cpu_s") or 0.0) if prev else 0.0)
     wall0 = time.perf_counter()
-    run = api.train(config=None if prev else entry.config, overrides=merged, run_dir=run_dir, data_dir=data_dir,
-                    device=device, seed=None if prev else seed, resume=prev is not None,
-                    hooks=[*(hooks or []), curve])
+    diverged = None
+    try:
+        run = api.train(config=None if prev else entry.config, overrides=merged, run_dir=run_dir,
+                        data_dir=data_dir, device=device, seed=None if prev else seed, resume=prev is not None,
+                        hooks=[*(hooks or []), curve])
+    except TrainingDiverged as e:  # the paper's number is then scored on the last good checkpoint, and said so
+        run, diverged = _kept_run(run_dir, e), str(e)
+        curve.stopped_by = "diverged"
+        print(f"reproduce {name}: {diverged}; scoring the kept checkpoint (step {run.step})", file=sys.stderr)
     train_wall = time.perf_counter() - wall0
     t0 = time.perf_counter()
     res = api.evaluate(run.run_dir, [entry.metric], options=entry.options, data_dir=data_dir, device=device)
@@ -329,6 +338,8 @@ def reproduce(
         "date": segment["date"], "command": command, "metric_result": res.to_dict(),
         "segments": [*_segments(prev), segment],
     }
+    if diverged is not None:
+        row["diverged"] = diverged
     if results_file is not None:
         path = Path(results_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,6 +374,17 @@ def _previous_row(name: str, run_dir: str | os.PathLike[str], results_file: str 
         raise ReproduceError(f"{run_dir}: its last checkpoint is step {steps[-1]}, but the recorded row ended at "
                              f"step {prev['steps']}; it was trained outside `genzoo reproduce`")
     return prev
+
+
+def _kept_run(run_dir: Path, error: TrainingDiverged) -> Any:
+    """The run as its last good checkpoint left it, after training stopped on divergence."""
+    from genzoo.config import load_run_config
+    from genzoo.train.checkpoint import list_checkpoints
+
+    steps = list_checkpoints(run_dir) if run_dir.is_dir() else []
+    if not steps:
+        raise error
+    return SimpleNamespace(run_dir=run_dir, step=steps[-1], config=load_run_config(run_dir))
 
 
 def _segments(prev: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -462,6 +484,8 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             for p in r["curve"]
         )
         extra = f" {r['notes']}." if r.get("notes") else ""
+        if r.get("diverged"):
+            extra += " Training stopped on divergence; the number is the last good checkpoint's."
         if len(r.get("segments", [])) > 1:
             parts = " + ".join(f"{sg['train_s'] / 60:.1f}" for sg in r["segments"])
             extra += f" Continued run: {parts} training minutes ({len(r['segments'])} segments, resumed exactly)."

@@ -168,3 +168,28 @@ def test_continued_run_extends_the_curve_and_equals_one_long_run(tmp_path: Path,
     before, _ = results.read_text(), capsys.readouterr()
     assert main(["reproduce", "gmmn", "--continue", str(tmp_path / "nope"), "--results", str(results)]) == 2
     assert "no row of" in capsys.readouterr().err and results.read_text() == before
+
+
+def test_a_diverged_run_is_recorded_on_its_last_good_checkpoint(tmp_path: Path) -> None:
+    """Training stopped by the engine's divergence check still gives a row: the kept checkpoint's number,
+    ``stopped_by: diverged`` and the message; without any checkpoint the error stands and nothing is written."""
+    from genzoo.core import TrainingDiverged
+
+    def diverge_at(step: int):  # an engine hook standing in for the flag monitor
+        def hook(trainer: object, done: int) -> None:
+            if done == step:
+                raise TrainingDiverged(f"test: diverged at step {step}")
+        return hook
+
+    table = {"tiny": replace(TINY, overrides={**TINY.overrides, "train.checkpoint_every": 3})}
+    results = tmp_path / "results.jsonl"
+    row = reproduce("tiny", budget_minutes=5, out_dir=tmp_path / "a", results_file=results, curve_points=1,
+                    entries=table, hooks=[diverge_at(5)])
+    assert row["stopped_by"] == "diverged" and row["steps"] == 3 and "step 5" in row["diverged"]
+    again = api.evaluate(row["run_dir"], ["nll"], options=TINY.options, write=False)["nll"]
+    assert row["value"] == pytest.approx(again["nll_nats"])
+    assert "stopped on divergence" in render_markdown(read_results(results))
+    with pytest.raises(TrainingDiverged):
+        reproduce("tiny", budget_minutes=5, out_dir=tmp_path / "b", results_file=results, curve_points=1,
+                  entries=table, hooks=[diverge_at(2)])
+    assert len(read_results(results)) == 1
