@@ -458,6 +458,8 @@ def describe_error(e: BaseException) -> tuple[str, int, bool]:
         return str(e), e.exit_code, True
     if isinstance(e, UnknownNameError):
         return str(e), 2, True
+    if isinstance(e, OSError) and e.errno is None:  # raised by genzoo (e.g. no reference classifier yet)
+        return str(e), 1, True
     if isinstance(e, OSError):
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
         hint = _OS_HINTS.get(e.errno or -1, e.strerror or str(e))

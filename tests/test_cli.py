@@ -60,6 +60,13 @@ def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "file not found" in capsys.readouterr().err
     assert main(["sample", str(tmp_path)]) == 2
     assert "not a genzoo run directory" in capsys.readouterr().err
+    # an OSError genzoo raises itself (no errno) is said once, not followed by itself in parentheses
+    from genzoo.cli import describe_error
+    from genzoo.metrics.classifier import ClassifierNotFoundError
+
+    assert describe_error(ClassifierNotFoundError("no reference classifier yet")) == (
+        "no reference classifier yet", 1, True)
+    assert describe_error(FileNotFoundError(2, "x", "/a/b"))[0] == "/a/b: no such file or directory"
 
 
 def test_list_and_entry_point() -> None:
