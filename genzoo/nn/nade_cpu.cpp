@@ -27,9 +27,14 @@
 
 namespace {
 
+// sigmoid without overflow: exp(-|a|) is in (0, 1], so no pre-activation, however large, makes an inf
+// (under -ffast-math an inf is undefined behaviour: 1 / (1 + exp(-a)) gave NaN once |a| > 88 in float).
+// a >= 0: 1 / (1 + e);  a < 0: e / (1 + e), which keeps the small values' precision.
 template <typename T>
 inline T sigm(T a) {
-  return T(1) / (T(1) + std::exp(-a));
+  const T e = std::exp(-std::abs(a));
+  const T r = T(1) / (T(1) + e);
+  return a >= T(0) ? r : e * r;
 }
 
 template <typename T>

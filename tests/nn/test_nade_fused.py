@@ -57,6 +57,24 @@ def test_fast_path_equals_reference_float32_mnist_size(impl: str) -> None:
         torch.testing.assert_close(f, r, rtol=1e-4, atol=1e-4 * float(r.abs().max()))
 
 
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_saturated_hidden_units_stay_finite_and_exact(impl: str, dtype: torch.dtype) -> None:
+    """Pre-activations far past exp's range (|a| up to ~300; float32's exp overflows past 88). The native
+    kernel once computed 1 / (1 + exp(-a)) under -ffast-math and returned NaN there: a 40-minute
+    `genzoo reproduce nade` run died at step 5,598."""
+    model = _model(dtype, (1, 4, 5), 12)
+    with torch.no_grad():
+        model.c.copy_(torch.linspace(-300, 300, 12, dtype=dtype))
+        model.W.mul_(40)
+    x = (torch.rand(6, 1, 4, 5, generator=torch.Generator().manual_seed(3)) < 0.5).to(dtype)
+    ref = _loglik_and_grads(model, x, model.logits_reference(x))
+    fast = _loglik_and_grads(model, x, nade_logits(x, model.W, model.c, model.V, model.b, 4, impl))
+    for r, f in zip(ref, fast):
+        assert bool(torch.isfinite(f).all())
+        torch.testing.assert_close(f, r, rtol=1e-5, atol=1e-5 * max(1.0, float(r.abs().max())))
+
 def test_model_uses_the_fast_path_and_it_normalises() -> None:
     """log_prob (fast path) sums to 1 over all 2^D images of a tiny NADE, and equals the reference."""
     model = _model(torch.float64, (1, 2, 5))
