@@ -364,7 +364,7 @@ def _previous_row(name: str, run_dir: str | os.PathLike[str], results_file: str 
     prev = rows[-1]
     if prev["entry"] != name:
         raise ReproduceError(f"{run_dir} is a run of entry {prev['entry']!r}, not {name!r}")
-    if prev.get("stopped_by") != "budget" and not {"train.steps", "train.epochs"} & set(overrides):
+    if prev.get("stopped_by") == "schedule" and not {"train.steps", "train.epochs"} & set(overrides):
         raise ReproduceError(f"{run_dir} ended at its config's own length, not its budget; continue it with a "
                              "longer schedule, e.g. --set train.steps=N (or train.epochs=N)")
     steps = list_checkpoints(target) if target.is_dir() else []
