@@ -280,7 +280,7 @@ def reproduce(
     commit = _git_commit()  # the code that trains (HEAD may move while a long run goes on)
     prev = None if continue_run is None else _previous_row(name, continue_run, results_file, overrides or {})
     if prev is not None:
-        run_dir = Path(continue_run)  # type: ignore[arg-type]
+        run_dir = Path(prev["run_dir"])  # as the row spells it, so the new row replaces it in the table
         seed = prev["seed"]
         merged = {**(overrides or {}), "train.progress": False}  # the rest is in the run's saved config
     else:

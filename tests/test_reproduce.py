@@ -150,8 +150,10 @@ def test_continued_run_extends_the_curve_and_equals_one_long_run(tmp_path: Path,
     with pytest.raises(ReproduceError, match="no row of"):
         reproduce("tiny", 5, results_file=results, entries=table, continue_run=tmp_path)
     assert len(read_results(results)) == 1
+    spelled_otherwise = Path(first["run_dir"]).parent / ".." / Path(first["run_dir"]).parent.name / Path(
+        first["run_dir"]).name
     second = reproduce("tiny", budget_minutes=5, results_file=results, curve_points=1, entries=table,
-                       overrides={"train.steps": 11}, continue_run=first["run_dir"])
+                       overrides={"train.steps": 11}, continue_run=spelled_otherwise)
     once = reproduce("tiny", budget_minutes=10, out_dir=tmp_path / "b", results_file=None, curve_points=1,
                      entries=table, overrides={"train.steps": 11})
     assert second["run_dir"] == first["run_dir"] and second["steps"] == once["steps"] == 11
