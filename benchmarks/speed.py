@@ -16,6 +16,12 @@ every variant alike, timed with ``time.process_time`` (CPU seconds of this proce
     (``model.compile_kernel``) and with subnormal floats kept or flushed to zero (``train.flush_denormal``),
     interleaved, from the weights of a trained run (``--weights RUN``: its saturated sigmoid outputs are
     what produce subnormal gradients) or from initialisation.
+``engine``
+    the engine's per-step overhead on small-batch configs (``vae-binarized-mnist``: batch 20, where the
+    optimiser and bookkeeping weigh most), interleaved in blocks of steps: as the engine ran up to
+    3c0cfa6 (Adam as PyTorch's per-tensor loop, the epoch's example order drawn again every step, the
+    group names listed every step) and as it runs now (fused Adam, order drawn once an epoch, names
+    once). Same weights at the start; the two optimisers then keep their own state.
 ``models``
     every model's named config, a few engine steps each (``Trainer.train_step``: batch, forward,
     backward, clip, optimiser step of every scheduled group).
@@ -31,6 +37,7 @@ Usage (one torch thread; a few minutes in all)::
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py nade --repeats 5
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py acgan --repeats 5
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py gmmn --repeats 3 --weights RUN
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py engine --repeats 5 --steps 300
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py models --steps 3
 
 Rows are appended to ``benchmarks/results/speed.jsonl``.
@@ -194,6 +201,46 @@ def gmmn(repeats: int, weights: str | None) -> None:
         print(f"{variants[key]:40s} {med:.4f} CPU s/step  {ref / med:.2f}x")
 
 
+def engine(repeats: int, steps: int, names: list[str]) -> None:
+    """Engine steps as the engine ran up to 3c0cfa6 vs now, interleaved in blocks, per CPU-second."""
+    torch.set_num_threads(1)
+    for config in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = make_trainer(config, {}, Path(tmp))
+            fused = trainer.optimizers
+            loop = {}
+            for g, opt in fused.items():  # the same hyperparameters, PyTorch's per-tensor loop
+                pg = opt.param_groups[0]
+                loop[g] = type(opt)(trainer.groups[g], lr=pg["lr"], betas=pg["betas"], eps=pg["eps"],
+                                    weight_decay=pg["weight_decay"], foreach=False)
+            batch = trainer.train_cfg.batch_size
+            trainer.train_step(0)  # warm-up
+            times: dict[str, list[float]] = {"before": [], "now": []}
+            step = 1
+            for _ in range(repeats):
+                for variant in times:
+                    trainer.optimizers = loop if variant == "before" else fused
+                    t0 = time.process_time()
+                    for _ in range(steps):
+                        if variant == "before":  # what the engine redid every step
+                            trainer._order = None
+                            trainer.model.__dict__.pop("_group_names", None)
+                        trainer.train_step(step)
+                        step += 1
+                    times[variant].append((time.process_time() - t0) / steps)
+        ref = statistics.median(times["before"])
+        for variant, ts in times.items():
+            med = statistics.median(ts)
+            write_result(RESULTS, {
+                "bench": "engine", "config": config, "variant": variant, "batch": batch, "steps": steps,
+                "repeats": repeats, "cpu_ms_per_step_median": round(med * 1e3, 3),
+                "cpu_ms_per_step_all": [round(t * 1e3, 3) for t in ts], "images_per_cpu_s": round(batch / med, 1),
+                "speedup_vs_before": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
+                "time": time.strftime("%Y-%m-%d %H:%M"),
+            })
+            print(f"{config:28s} {variant:7s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
+
+
 def models(steps: int, names: list[str]) -> None:
     """images per CPU-second and GFLOP per CPU-second of each named config's engine step."""
     torch.set_num_threads(1)
@@ -233,6 +280,10 @@ def main() -> None:
     p = sub.add_parser("gmmn")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--weights", default=None, help="a trained gmmn-mnist run to take the weights from")
+    p = sub.add_parser("engine")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=300, help="steps per timed block")
+    p.add_argument("--configs", nargs="+", default=["vae-binarized-mnist", "nade-binarized-mnist"])
     p = sub.add_parser("models")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--configs", nargs="+", default=list(MODEL_CONFIGS))
@@ -243,6 +294,8 @@ def main() -> None:
         acgan(a.repeats)
     elif a.what == "gmmn":
         gmmn(a.repeats, a.weights)
+    elif a.what == "engine":
+        engine(a.repeats, a.steps, a.configs)
     else:
         models(a.steps, a.configs)
 

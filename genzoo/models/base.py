@@ -49,6 +49,7 @@ Rebuilding
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 import torch
@@ -80,7 +81,11 @@ class GenerativeModel(nn.Module):
 
     def update_schedule(self, step: int) -> list[str]:
         """Groups to update at global ``step``, in order. Default: every group once."""
-        return list(self.parameter_groups())
+        return list(self._group_names)
+
+    @functools.cached_property
+    def _group_names(self) -> tuple[str, ...]:  # named once: listing the parameters every step costs
+        return tuple(self.parameter_groups())
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         """Losses for updating ``group``; ``out["loss"]`` is minimised, the rest is logged."""
