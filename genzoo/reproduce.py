@@ -312,7 +312,7 @@ def reproduce(
         raise ReproduceError(f"{name}: metric {entry.metric!r} unavailable: {res['unavailable']}")
     epochs = run.step / curve.steps_per_epoch
     final = _point(entry, res, curve.train_s, run.step, epochs)
-    points = [*(prev["curve"] if prev else []), *curve.curve, final]
+    points = [*_carried_points(prev, entry), *curve.curve, final]
     overrides_all = {**(prev["overrides"] if prev else {}), **merged}
     overrides_all.pop("train.progress")
     command = command or " ".join(["genzoo", "reproduce", name, "--budget-minutes", f"{budget_minutes:g}"])
@@ -387,6 +387,17 @@ def _kept_run(run_dir: Path, error: TrainingDiverged) -> Any:
     return SimpleNamespace(run_dir=run_dir, step=steps[-1], config=load_run_config(run_dir))
 
 
+def _carried_points(prev: dict[str, Any] | None, entry: Entry) -> list[dict[str, Any]]:
+    """An earlier row's curve points, each measured under other options than the entry's curve options
+    tagged with them (the entry's cheap protocol changed between segments: such points do not compare)."""
+    if prev is None:
+        return []
+    earlier = prev.get("curve_options")
+    if earlier is None or earlier == entry.curve_options:
+        return list(prev["curve"])
+    return [p if "options" in p else {**p, "options": earlier} for p in prev["curve"]]
+
+
 def _segments(prev: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The segments of an earlier row (a row from before segments were recorded is one segment)."""
     if prev is None:
@@ -407,8 +418,8 @@ def _time_to(entry: Entry, points: list[dict[str, Any]]) -> dict[str, float | No
     """Training seconds of the first curve point within 1 / 5 / 10 % of the paper (None: not reached)."""
     out: dict[str, float | None] = {}
     for frac in (0.01, 0.05, 0.10):
-        hit = [p["train_s"] for p in points if "value" in p and within(p["value"], entry.paper, frac,
-                                                                        entry.higher_is_better)]
+        hit = [p["train_s"] for p in points if "value" in p and "options" not in p  # (tagged: other protocol)
+               and within(p["value"], entry.paper, frac, entry.higher_is_better)]
         out[f"{int(frac * 100)}%"] = hit[0] if hit else None
     return out
 
@@ -492,6 +503,11 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         if r.get("curve_options") is not None and r.get("curve_options") != r.get("options"):
             cheap = ", ".join(f"{k}={v}" for k, v in r["curve_options"].items())
             extra += f" Curve points before the last: {cheap} (not the final protocol)."
+        other = [p for p in r["curve"] if "options" in p]
+        if other:
+            opts = ", ".join(f"{k}={v}" for k, v in other[0]["options"].items())
+            extra += (f" The first {len(other)} points (to {other[-1]['train_s'] / 60:.1f} min) were measured "
+                      f"with {opts}, an earlier curve protocol, and do not compare with the later ones.")
         lines.append(f"- **{r['entry']}** ({r['date']}, `{r['command']}`): {pts}. {r['citation']}.{extra}")
     return "\n".join(lines)
 

@@ -195,3 +195,26 @@ def test_a_diverged_run_is_recorded_on_its_last_good_checkpoint(tmp_path: Path) 
         reproduce("tiny", budget_minutes=5, out_dir=tmp_path / "b", results_file=results, curve_points=1,
                   entries=table, hooks=[diverge_at(2)])
     assert len(read_results(results)) == 1
+
+
+def test_points_of_an_earlier_curve_protocol_are_tagged_and_not_counted() -> None:
+    """A continued row whose entry changed its cheap curve protocol keeps the old points, tagged with their
+    options; they are said apart in the table and never count for the time to the paper's number."""
+    from genzoo.reproduce import _carried_points, _time_to
+
+    old = {"curve_options": {"subset": 20}, "curve": [{"train_s": 60.0, "step": 5, "epoch": 1.0, "value": 30.1},
+                                                      {"train_s": 120.0, "step": 9, "epoch": 2.0, "value": 29.0}]}
+    same = _carried_points(old, replace(TINY, curve_options={"subset": 20}))
+    assert same == old["curve"] and _time_to(TINY, same)["1%"] == 60.0  # 30.1 is within 1 % of 30
+    tagged = _carried_points(old, TINY)  # TINY's curve options differ
+    assert [p["options"] for p in tagged] == [{"subset": 20}] * 2
+    assert [{k: v for k, v in p.items() if k != "options"} for p in tagged] == old["curve"]
+    later = {"train_s": 300.0, "step": 20, "epoch": 4.0, "value": 30.2}
+    assert _time_to(TINY, [*tagged, later]) == {"1%": 300.0, "5%": 300.0, "10%": 300.0}
+    assert _carried_points(None, TINY) == []
+    row = {"entry": "tiny", "config": "vae-digits", "metric": "nll", "key": "nll_nats", "value": 30.2,
+           "stderr": 0.1, "paper": 30.0, "higher_is_better": False, "time_to": {}, "epochs": 4.0, "steps": 20,
+           "batch_size": 64, "train_s": 300.0, "eval_s": 1.0, "stopped_by": "budget", "hardware": "cpu",
+           "threads": 1, "date": "today", "command": "genzoo reproduce tiny", "citation": "made up",
+           "curve": [*tagged, later], "options": TINY.options, "curve_options": TINY.curve_options}
+    assert "The first 2 points (to 2.0 min) were measured with subset=20" in render_markdown([row])
