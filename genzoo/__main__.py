@@ -1,7 +1,5 @@
 """``python -m genzoo`` = the ``genzoo`` command."""
 
-import sys
+from genzoo.cli import console_main
 
-from genzoo.cli import main
-
-sys.exit(main())
+console_main()

@@ -505,5 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
 
+def console_main() -> None:
+    """The ``genzoo`` command: :func:`main`, then the process's exit (see :func:`distributed.exit_process`)."""
+    from genzoo.train.distributed import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -5,6 +5,7 @@ import sys
 import torch
 
 import genzoo
+from genzoo.train.distributed import exit_process
 
 run_dir = sys.argv[1]
 torch.set_num_threads(1)
@@ -16,5 +17,4 @@ if torch.distributed.is_initialized():
     gathered = [torch.zeros_like(run.model.logits) for _ in range(torch.distributed.get_world_size())]
     torch.distributed.all_gather(gathered, run.model.logits.detach().contiguous())
     assert all(torch.equal(gathered[0], g) for g in gathered), "processes disagree"
-    torch.distributed.barrier()  # neither rank tears down its gloo sockets while the other still reads
-    torch.distributed.destroy_process_group()
+exit_process(0)  # as the genzoo command ends: barrier, destroy the group, no interpreter teardown
