@@ -213,6 +213,7 @@ class _Curve:
         self.cpu_start: float | None = None
         self.cpu_paused = 0.0
         self.train_cpu_s = offset_cpu_s
+        self.kept: tuple[int, float, float] | None = None  # (step, train s, CPU s) of the newest checkpoint
 
     def elapsed(self) -> float:
         return 0.0 if self.start is None else time.perf_counter() - self.start - self.paused
@@ -224,10 +225,13 @@ class _Curve:
             self.steps_per_epoch = max(1, int(trainer.steps_per_epoch))
         self.train_s = self.offset_s + self.elapsed()
         self.train_cpu_s = self.offset_cpu_s + time.process_time() - (self.cpu_start or 0.0) - self.cpu_paused
+        if trainer.last_checkpoint == done:
+            self.kept = (done, self.train_s, self.train_cpu_s)
         if self.marks and self.elapsed() >= self.marks[0]:
             self.marks.pop(0)
             t0, c0 = time.perf_counter(), time.process_time()
             trainer.save_checkpoint(done)
+            self.kept = (done, self.train_s, self.train_cpu_s)
             with torch.random.fork_rng(devices=[torch.device(self.device)] if self.device.startswith("cuda") else []):
                 res = self.evaluate(trainer.run_dir, [self.entry.metric], options=self.entry.curve_options,
                                     data_dir=self.data_dir, device=self.device, write=False)[self.entry.metric]
@@ -294,7 +298,7 @@ def reproduce(
                    offset_s=prev["train_s"] if prev else 0.0,
                    offset_cpu_s=(prev.get("train_cpu_s") or 0.0) if prev else 0.0)
     wall0 = time.perf_counter()
-    diverged = None
+    diverged, diverged_at_s = None, 0.0
     try:
         run = api.train(config=None if prev else entry.config, overrides=merged, run_dir=run_dir,
                         data_dir=data_dir, device=device, seed=None if prev else seed, resume=prev is not None,
@@ -302,6 +306,9 @@ def reproduce(
     except TrainingDiverged as e:  # the paper's number is then scored on the last good checkpoint, and said so
         run, diverged = _kept_run(run_dir, e), str(e)
         curve.stopped_by = "diverged"
+        diverged_at_s = curve.train_s
+        if curve.kept is not None and curve.kept[0] == run.step:  # the row's times are the kept checkpoint's
+            curve.train_s, curve.train_cpu_s = curve.kept[1], curve.kept[2]
         print(f"reproduce {name}: {diverged}; scoring the kept checkpoint (step {run.step})", file=sys.stderr)
     train_wall = time.perf_counter() - wall0
     t0 = time.perf_counter()
@@ -340,6 +347,7 @@ def reproduce(
     }
     if diverged is not None:
         row["diverged"] = diverged
+        row["diverged_at_train_s"] = round(diverged_at_s, 1)
     if results_file is not None:
         path = Path(results_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -496,7 +504,12 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         )
         extra = f" {r['notes']}." if r.get("notes") else ""
         if r.get("diverged"):
-            extra += " Training stopped on divergence; the number is the last good checkpoint's."
+            at = r.get("diverged_at_train_s")
+            if at is None:
+                extra += " Training stopped on divergence; the number is the last good checkpoint's."
+            else:
+                extra += (f" Training stopped on divergence at {at / 60:.1f} training minutes; the number and "
+                          "the row's times are the last good checkpoint's.")
         if len(r.get("segments", [])) > 1:
             parts = " + ".join(f"{sg['train_s'] / 60:.1f}" for sg in r["segments"])
             extra += f" Continued run: {parts} training minutes ({len(r['segments'])} segments, resumed exactly)."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -183,11 +184,19 @@ def test_a_diverged_run_is_recorded_on_its_last_good_checkpoint(tmp_path: Path) 
                 raise TrainingDiverged(f"test: diverged at step {step}")
         return hook
 
+    def slow_at(step: int):  # training time spent after the kept checkpoint
+        def hook(trainer: object, done: int) -> None:
+            if done == step:
+                time.sleep(0.5)
+        return hook
+
     table = {"tiny": replace(TINY, overrides={**TINY.overrides, "train.checkpoint_every": 3})}
     results = tmp_path / "results.jsonl"
     row = reproduce("tiny", budget_minutes=5, out_dir=tmp_path / "a", results_file=results, curve_points=1,
-                    entries=table, hooks=[diverge_at(5)])
+                    entries=table, hooks=[slow_at(4), diverge_at(5)])
     assert row["stopped_by"] == "diverged" and row["steps"] == 3 and "step 5" in row["diverged"]
+    # the row's time is the kept checkpoint's (step 3), not the time of the divergence after the slow step
+    assert row["diverged_at_train_s"] - row["train_s"] >= 0.4 and row["curve"][-1]["train_s"] == row["train_s"]
     again = api.evaluate(row["run_dir"], ["nll"], options=TINY.options, write=False)["nll"]
     assert row["value"] == pytest.approx(again["nll_nats"])
     assert "stopped on divergence" in render_markdown(read_results(results))
