@@ -57,7 +57,6 @@ def test_fast_path_equals_reference_float32_mnist_size(impl: str) -> None:
         torch.testing.assert_close(f, r, rtol=1e-4, atol=1e-4 * float(r.abs().max()))
 
 
-
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_saturated_hidden_units_stay_finite_and_exact(impl: str, dtype: torch.dtype) -> None:
@@ -74,6 +73,7 @@ def test_saturated_hidden_units_stay_finite_and_exact(impl: str, dtype: torch.dt
     for r, f in zip(ref, fast):
         assert bool(torch.isfinite(f).all())
         torch.testing.assert_close(f, r, rtol=1e-5, atol=1e-5 * max(1.0, float(r.abs().max())))
+
 
 def test_model_uses_the_fast_path_and_it_normalises() -> None:
     """log_prob (fast path) sums to 1 over all 2^D images of a tiny NADE, and equals the reference."""
