@@ -7,7 +7,8 @@
 
 Protocol (what differs from the papers is listed in the report): single-digit 32x32 scenes (so the
 caption's box is unambiguous), char-CNN-RNN text encoder trained alone first, then the GAN; the test
-split's first (fully descriptive) caption of each scene is the prompt. Measured on the samples:
+split's first (fully descriptive) caption of each scene is the prompt. Measured on the samples (the
+measures of the ``caption-alignment`` metric, :mod:`genzoo.metrics.captions`):
 
 * ``digit@box``: an independent MNIST classifier (genzoo's reference classifier, trained on MNIST's
   28x28 digits, never on canvases) on the crop of the *captioned* box (the real scene's digit box),
@@ -40,8 +41,9 @@ from torch import Tensor
 from benchmarks.common import hardware
 from genzoo import api
 from genzoo.data import load_dataset
-from genzoo.data.captioned import POSITIONS, position_word
+from genzoo.data.captioned import POSITIONS
 from genzoo.images import save_sheet
+from genzoo.metrics.captions import alignment_scores
 from genzoo.metrics.classifier import load_reference_classifier, train_reference_classifier
 from genzoo.metrics.fid import fid_from_features
 
@@ -82,64 +84,17 @@ def train(model: str, data_dir: str, minutes: float, resume: bool = False) -> No
 
 
 # ----- measures ------------------------------------------------------------------------------------------
-def crop_to_mnist(images: Tensor, boxes: Tensor) -> Tensor:
-    """Crop each ``(1, S, S)`` canvas at its box ``(x0, y0, x1, y1)``, pad square, resize to 20x20 and
-    centre in 28x28 (MNIST's framing)."""
-    s = images.shape[-1]
-    out = torch.zeros(len(images), 1, 28, 28)
-    for i, (img, box) in enumerate(zip(images, boxes)):
-        x0, y0 = int(float(box[0]) * s), int(float(box[1]) * s)
-        x1, y1 = max(int(round(float(box[2]) * s)), x0 + 1), max(int(round(float(box[3]) * s)), y0 + 1)
-        crop = img[:, y0:y1, x0:x1]
-        h, w = crop.shape[-2:]
-        side = max(h, w)
-        sq = torch.zeros(1, side, side)
-        sq[:, (side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = crop
-        out[i, :, 4:24, 4:24] = F.interpolate(sq[None], size=(20, 20), mode="bilinear", align_corners=False)[0]
-    return out.clamp(0, 1)
-
-
-def ink_boxes(images: Tensor, threshold: float = 0.3) -> Tensor:
-    s = images.shape[-1]
-    out = torch.tensor([[0.0, 0.0, 1.0, 1.0]]).repeat(len(images), 1)
-    for i, img in enumerate(images[:, 0]):
-        ys, xs = torch.nonzero(img > threshold, as_tuple=True)
-        if len(ys):
-            out[i] = torch.tensor([xs.min() / s, ys.min() / s, (xs.max() + 1) / s, (ys.max() + 1) / s])
-    return out
-
-
-def iou(a: Tensor, b: Tensor) -> Tensor:
-    ix = (torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0])).clamp(min=0)
-    iy = (torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1])).clamp(min=0)
-    inter = ix * iy
-    area = lambda t: (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
-
-
-def positions(images: Tensor) -> list[str]:
-    """The position word of each image's ink box centre (as the captions define it)."""
-    b = ink_boxes(images)
-    return [position_word(float(x0 + x1) / 2, float(y0 + y1) / 2) for x0, y0, x1, y1 in b.tolist()]
-
-
 def measures(images: Tensor, boxes: Tensor, labels: Tensor, words: list[str], clf: Any) -> dict[str, float]:
-    with torch.no_grad():
-        at_box = clf(crop_to_mnist(images, boxes)).argmax(1)
-        own = ink_boxes(images)
-        at_ink = clf(crop_to_mnist(images, own)).argmax(1)
-    s = images.shape[-1]
-    mask = torch.zeros_like(images, dtype=torch.bool)
-    for i, (x0, y0, x1, y1) in enumerate((boxes * s).round().long().tolist()):
-        mask[i, :, y0:y1, x0:x1] = True
-    ink_in = (images * mask).flatten(1).sum(1) / images.flatten(1).sum(1).clamp(min=1e-6)
-    return {
-        "digit@box": float((at_box == labels).float().mean()),
-        "digit@ink": float((at_ink == labels).float().mean()),
-        "position": sum(p == w for p, w in zip(positions(images), words)) / len(words),
-        "ink_in_box": float(ink_in.mean()),
-        "iou": float(iou(own, boxes).mean()),
-    }
+    """The caption-alignment scores (:mod:`genzoo.metrics.captions`) of single-digit canvases."""
+    def classify(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return clf(x).argmax(1)
+
+    single = torch.ones(len(images), dtype=torch.bool)
+    scores = alignment_scores(images, boxes, labels, words, single, classify)
+    names = {"digit_at_box": "digit@box", "digit_at_ink": "digit@ink", "position": "position",
+             "ink_in_box": "ink_in_box", "iou": "iou"}
+    return {names[k]: float(v.mean()) for k, v in scores.items()}
 
 
 def pooled(x: Tensor) -> Tensor:

@@ -69,9 +69,12 @@ def _reproduce(a: argparse.Namespace) -> int:
     )
 
     if a.list:
-        for e in entries_as_rows():
+        rows = entries_as_rows()
+        widths = {k: max(len(str(e[k])) for e in rows) for k in ("name", "config", "metric")}
+        for e in rows:
             paper = "—" if e["paper"] is None else e["paper"]
-            print(f"{e['name']:<16} {e['config']:<34} {e['metric']:<15} paper {paper}  ({e['citation']})")
+            print(f"{e['name']:<{widths['name']}}  {e['config']:<{widths['config']}}  "
+                  f"{e['metric']:<{widths['metric']}}  paper {paper}  ({e['citation']})")
         return 0
     if not a.render:
         if not a.name:

@@ -79,6 +79,11 @@ _DRAW = {**_NLL, "options": {"importance_samples": 1}, "curve_options": {"import
 _VAE = {**_NLL, "options": {"importance_samples": 5000, "subset": 1000},
         "curve_options": {"importance_samples": 100, "subset": 500}}
 
+_CAPTIONS = {"metric": "caption-alignment", "key": "digit_at_box", "higher_is_better": True,
+             "options": {"n_samples": 1000}, "curve_options": {"n_samples": 200}}
+_CAPTION_NOTES = ("machine-checked captions of captioned-mnist test scenes (the papers: human judgements of "
+                  "birds and flowers); position / IoU beside, over the single-digit scenes")
+
 #: name -> entry. Paper numbers as the papers' tables give them (nats; Parzen: mean log-likelihood).
 ENTRIES: dict[str, Entry] = {
     "vae": Entry("vae-binarized-mnist", **_VAE, paper=88.71,
@@ -142,6 +147,19 @@ ENTRIES: dict[str, Entry] = {
                               "Fashion-MNIST classifier",
                      options={"n_samples": 10000, "extractor": "classifier:fashion-mnist"},
                      curve_options={"n_samples": 1000, "extractor": "classifier:fashion-mnist"}),
+    "gan-int-cls": Entry("gan-int-cls-captioned-mnist", **_CAPTIONS, paper=None,
+                         citation="Reed et al. 2016a (CUB / Oxford-102, human ranking; no number); the "
+                                  "captioned digit found in the captioned box by the reference MNIST classifier",
+                         notes=_CAPTION_NOTES),
+    "gawwn": Entry("gawwn-captioned-mnist", **_CAPTIONS, paper=None,
+                   citation="Reed et al. 2016b (CUB / MHP, human ranking; no number); the captioned digit found "
+                            "in the given box by the reference MNIST classifier",
+                   notes=_CAPTION_NOTES + "; the box and keypoints are given (model.location=generated: from text)"),
+    # lecture models whose papers report no number on staged data: genzoo-internal scores, for the curve
+    "lapgan": Entry("lapgan-mnist", **_PARZEN, paper=None,
+                    citation="Denton et al. 2015 (Parzen on CIFAR-10 / STL-10 only; no MNIST number)"),
+    "gated-pixelcnn": Entry("gated-pixelcnn-binarized-mnist", **_EXACT, paper=None,
+                            citation="van den Oord et al. 2016b (CIFAR-10 / ImageNet only; no MNIST number)"),
     "pixelcnn-cifar10": Entry("pixelcnn-cifar10", metric="nll", key="bits_per_dim", higher_is_better=False,
                               paper=3.14, options={}, curve_options={"subset": 200},
                               citation="van den Oord et al. 2016a, Table 5 (PixelCNN, CIFAR-10, bits/dim)",

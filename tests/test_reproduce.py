@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def test_within_and_table() -> None:
         params = set(inspect.signature(METRICS.get(e.metric)).parameters) - {"ctx"}
         assert set(e.options) <= params and set(e.curve_options) <= params, (name, params)
     # every family of the lecture's Extensions half that has a number on staged data has an entry
-    assert {"draw", "draw-noattn", "vpn", "vgan", "pix2pix"} <= set(ENTRIES)
+    extensions = {"draw", "draw-noattn", "vpn", "vgan", "pix2pix", "gan-int-cls", "gawwn", "lapgan", "gated-pixelcnn"}
+    assert extensions <= set(ENTRIES)
 
 
 #: config overrides that make an entry's model and data tiny (seconds), keeping its metric and key
@@ -227,3 +229,48 @@ def test_points_of_an_earlier_curve_protocol_are_tagged_and_not_counted() -> Non
            "threads": 1, "date": "today", "command": "genzoo reproduce tiny", "citation": "made up",
            "curve": [*tagged, later], "options": TINY.options, "curve_options": TINY.curve_options}
     assert "The first 2 points (to 2.0 min) were measured with subset=20" in render_markdown([row])
+
+
+@pytest.fixture
+def random_mnist_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An untrained ``classifier:mnist`` in a private cache (the metric's wiring does not need a good one)."""
+    from genzoo.metrics.classifier import ReferenceClassifier, _weights_bytes, classifier_path
+    from genzoo.metrics.features import clear_loaded
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    path = classifier_path("mnist")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(_weights_bytes(ReferenceClassifier((1, 28, 28), 10, width=4, feature_dim=8), {}))
+    clear_loaded()
+    yield
+    clear_loaded()
+
+
+@pytest.mark.parametrize("name", ["gan-int-cls", "gawwn"])
+def test_text_to_image_entries_score_caption_alignment(tmp_path: Path, data_dir: Path, name: str,
+                                                       random_mnist_classifier: None) -> None:
+    """The text-to-image entries record the caption-alignment headline of their final checkpoint: the
+    classifier's verdict on each sample's crop at its own test caption's box."""
+    from genzoo.data import load_dataset
+    from genzoo.metrics.captions import crop_to_mnist
+    from genzoo.metrics.classifier import load_reference_classifier
+
+    over = {"model.latent_dim": 8, "model.embed_dim": 32, "model.text_dim": 16, "model.g_features": 8,
+            "model.d_features": 8, "model.encoder_steps": 0, "data.size": 16, "data.count": 64,
+            "data.eval_count": 24, "train.batch_size": 16, "train.sample_every": 10**6,
+            "train.checkpoint_every": 10**6, "train.eval_every": 10**6, "train.tensorboard": False,
+            "train.num_samples": 4}
+    row = reproduce(name, budget_minutes=0.02, out_dir=tmp_path / "runs", results_file=None, curve_points=1,
+                    data_dir=data_dir, overrides=over, options={"n_samples": 24})
+    e = ENTRIES[name]
+    assert e.metric == "caption-alignment" and row["stopped_by"] == "budget" and row["paper"] is None
+    again = api.evaluate(row["run_dir"], [e.metric], options={"n_samples": 24}, data_dir=data_dir,
+                         write=False)[e.metric]
+    assert row["value"] == pytest.approx(again[e.key])
+    test = load_dataset("captioned-mnist", "test", data_dir, size=16, count=64, eval_count=24)
+    samples = api.sample(row["run_dir"], 24, seed=0)  # the default grid: the test captions (and boxes) in order
+    clf = load_reference_classifier("mnist")
+    with torch.no_grad():
+        found = clf(crop_to_mnist(samples, test.extra["box"][:, 0])).argmax(1) == test.labels
+    assert row["value"] == pytest.approx(float(found.double().mean()))
