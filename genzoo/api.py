@@ -249,6 +249,7 @@ def evaluate(
     batch_size: int = defaults.EVAL_BATCH,
     write: bool = True,
     on_result: Callable[[str, MetricResult], None] | None = None,
+    progress: bool = True,
 ) -> dict[str, MetricResult]:
     """Compute ``metrics`` for a run (or for given ``samples`` against ``data``: a float tensor in [0, 1], a
     folder of image files or an .npz of images).
@@ -262,7 +263,7 @@ def evaluate(
     protocol that cannot be met: more samples asked than given, a reference classifier not trained yet:
     :class:`~genzoo.core.ProtocolError` / ``ClassifierNotFoundError``); if writing a score fails anyway it
     is printed to stderr and a :class:`GenzooError` (with the results as ``.results``) is raised after all
-    metrics ran, so no computed score is lost.
+    metrics ran, so no computed score is lost. ``progress`` shows bars on stderr over the long passes.
     """
     if isinstance(samples, (str, os.PathLike)):
         from genzoo.data.folder import read_image_set
@@ -297,6 +298,7 @@ def evaluate(
     ctx = EvalContext(
         model, data, data_options or {}, data_dir, resolve_device(device), seed, batch_size,
         provided_samples=samples, real_baseline=real_baseline, run_dir=Path(run_dir) if run_dir else None,
+        progress=progress,
     )
     check_protocol(names, per_metric, ctx)
     results: dict[str, MetricResult] = {}

@@ -211,6 +211,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--device", default=defaults.DEVICE, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=POSITIVE, default=256)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 @_eval_args.run
@@ -230,6 +231,7 @@ def _eval(a: argparse.Namespace) -> int:
     evaluate(
         a.run_dir, a.metrics, options=options, data=a.data, data_dir=a.data_dir, samples=samples,
         real_baseline=a.real_baseline, device=a.device, seed=a.seed, batch_size=a.batch_size, on_result=show,
+        progress=not a.no_progress,
     )
     return 0
 

@@ -51,6 +51,7 @@ class EvalContext:
     provided_samples: Tensor | None = None  # images from elsewhere, float [0, 1] (N, C, H, W)
     real_baseline: bool = False  # use held-out real data in place of samples
     run_dir: Path | None = None
+    progress: bool = True  # progress bars on long passes (the likelihood and frame-score loops), on stderr
     _datasets: dict[str, ImageData] = field(default_factory=dict, repr=False)
     _samples: Tensor | None = field(default=None, repr=False)
 
@@ -223,7 +224,7 @@ def nll_metric(
     data = full
     if subset:
         data = full.subset(torch.linspace(0, len(full) - 1, int(subset)).round().long())
-    out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=True)
+    out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=getattr(ctx, "progress", True))
     protocol: dict[str, Any] = {"split": split, "images": len(data), "of": len(full),
                                 "importance_samples": None if exact else k,
                                 "data": ctx.data_name, **ctx.data_options}
@@ -273,7 +274,7 @@ def frame_nll_metric(ctx: EvalContext, split: str = "test", subset: int | None =
         raise MetricUnavailable(f"model {model.name!r} does not score video frames; try nll or frame-fid")
     full = ctx.dataset(split)
     data = full if not subset else full.subset(torch.linspace(0, len(full) - 1, int(subset)).round().long())
-    scores, floors = frame_scores_on(model, data, int(batch_size), progress=True)
+    scores, floors = frame_scores_on(model, data, int(batch_size), progress=getattr(ctx, "progress", True))
     per_video = scores.mean(1)
     se = float(per_video.std() / math.sqrt(len(per_video))) if len(per_video) > 1 else float("nan")
     result = MetricResult(

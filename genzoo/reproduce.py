@@ -252,7 +252,8 @@ class _Curve:
             self.kept = (done, self.train_s, self.train_cpu_s)
             with torch.random.fork_rng(devices=[torch.device(self.device)] if self.device.startswith("cuda") else []):
                 res = self.evaluate(trainer.run_dir, [self.entry.metric], options=self.entry.curve_options,
-                                    data_dir=self.data_dir, device=self.device, write=False)[self.entry.metric]
+                                    data_dir=self.data_dir, device=self.device, write=False,
+                                    progress=False)[self.entry.metric]
             self.curve.append(_point(self.entry, res, self.train_s, done, done / trainer.steps_per_epoch))
             self.paused += time.perf_counter() - t0
             self.cpu_paused += time.process_time() - c0

@@ -31,8 +31,11 @@ def test_main_job_on_digits_writes_its_files(tmp_path: Path, capsys: pytest.Capt
         assert npz["images"].shape == (16, 1, 8, 8)
 
     assert main(["eval", str(run), "--metric", "nll", "--importance-samples", "20"]) == 0
-    out = capsys.readouterr().out
-    assert "nll:" in out and "bits_per_dim" in out
+    out, err = capsys.readouterr()
+    assert "nll:" in out and "bits_per_dim" in out and "log-likelihood" in err  # the pass's progress bar
+    assert main(["eval", str(run), "--metric", "nll", "--importance-samples", "20", "--no-progress"]) == 0
+    quiet_out, quiet_err = capsys.readouterr()
+    assert quiet_out == out.splitlines(keepends=True)[-1] and "log-likelihood" not in quiet_err
     record = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
     assert record["metric"] == "nll" and record["protocol"]["importance_samples"] == 20
     assert 0 < record["bits_per_dim"] < np.log2(17)  # better than uniform over 17 levels

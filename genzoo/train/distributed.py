@@ -71,13 +71,19 @@ def exit_process(code: int) -> None:
     runs on a loaded 2-core machine, on either rank, after every file was written and the group destroyed),
     which makes a finished run's exit status a failure. Every file genzoo writes is complete and closed by
     then, so the worker flushes its streams and leaves with ``os._exit``. Outside a process group this is
-    ``sys.exit(code)``.
+    ``sys.exit(code)``. A barrier or teardown that fails (the other rank died) is said in one line on
+    stderr and a would-be success exits with status 1, so a broken group never reads as a finished run.
     """
     if not (dist.is_available() and dist.is_initialized()):
         sys.exit(code)
     try:
         dist.barrier()  # neither process tears down its sockets while the other still reads
         dist.destroy_process_group()
+    except Exception as e:  # noqa: BLE001 (any failure here must still end the process, and be said)
+        rank = os.environ.get("RANK", "?")
+        print(f"genzoo: rank {rank}: the process group did not shut down cleanly ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        code = code or 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

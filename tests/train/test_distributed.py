@@ -46,3 +46,29 @@ def test_two_process_run_matches_single_process(tmp_path: Path) -> None:
 def _train_records(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [r for r in rows if r["split"] == "train"]
+
+
+@pytest.mark.parametrize("code, expected", [(0, 1), (3, 3)])
+def test_a_failed_shutdown_is_said_and_never_exits_as_success(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: int, expected: int
+) -> None:
+    """The other rank is gone: the barrier raises. The worker says so in one line and a would-be success
+    exits 1 (the group is not torn down half-way, and no traceback is printed)."""
+    from genzoo.train import distributed
+
+    def barrier() -> None:
+        raise RuntimeError("Connection closed by peer")
+
+    exits: list[int] = []
+    destroyed: list[bool] = []
+    monkeypatch.setattr(distributed.dist, "is_available", lambda: True)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.dist, "barrier", barrier)
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: destroyed.append(True))
+    monkeypatch.setattr(distributed.os, "_exit", exits.append)
+    monkeypatch.setenv("RANK", "1")
+    distributed.exit_process(code)
+    err = capsys.readouterr().err.strip()
+    assert exits == [expected] and not destroyed
+    assert err == ("genzoo: rank 1: the process group did not shut down cleanly "
+                   "(RuntimeError: Connection closed by peer)")
