@@ -20,7 +20,8 @@ the final number uses the entry's full ``options``.
 A recorded run can be continued with more budget (``continue_run``, ``genzoo reproduce NAME --continue
 RUN_DIR``): training resumes from the run's last checkpoint (bit for bit, as ``genzoo train --resume``),
 the new row carries the earlier curve on, its times count from the start of the first segment, and
-``segments`` lists each one (budget, steps, commit). The rendered table shows only the newest row of a run.
+``segments`` lists each one (budget, steps, commit). The rendered table headlines each entry's longest-trained
+run (a continued run by its newest row) and lists the entry's other runs below it.
 A run the engine stops on divergence is still recorded: scored on its last good checkpoint, with
 ``stopped_by: diverged`` and the engine's message.
 """
@@ -486,11 +487,26 @@ def _fmt_minutes(s: float | None) -> str:
     return "—" if s is None else f"{s / 60:.1f} min"
 
 
+def _headline_runs(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split the runs into each entry's longest-trained one (the newest on a tie), in the order of
+    :data:`ENTRIES` (unknown entries after, by name), and the others (oldest first)."""
+    best: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        j = best.get(r["entry"])
+        if j is None or r.get("train_s", 0.0) >= rows[j].get("train_s", 0.0):
+            best[r["entry"]] = i
+    order = {name: k for k, name in enumerate(ENTRIES)}
+    heads = sorted(best, key=lambda e: (order.get(e, len(order)), e))
+    chosen = set(best.values())
+    return [rows[best[e]] for e in heads], [r for i, r in enumerate(rows) if i not in chosen]
+
+
 def render_markdown(rows: list[dict[str, Any]]) -> str:
-    """The reproduction table (one row per run, newest last) and each run's curve."""
+    """The reproduction table (each entry's longest-trained run, in the entry table's order), each of those
+    runs' curve, and a short table of the entries' other (shorter or superseded) runs."""
     if not rows:
         return "No reproduction runs recorded yet (`genzoo reproduce NAME`)."
-    rows = _newest_per_run(rows)
+    rows, earlier = _headline_runs(_newest_per_run(rows))
     lines = [
         "| entry | metric | genzoo | paper | within 1% / 5% / 10% at | epochs (steps × batch) | training (wall, CPU) | "
         "stopped by | hardware, threads, load average | date |",
@@ -541,6 +557,15 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             extra += (f" The first {len(other)} points (to {other[-1]['train_s'] / 60:.1f} min) were measured "
                       f"with {opts}, an earlier curve protocol, and do not compare with the later ones.")
         lines.append(f"- **{r['entry']}** ({r['date']}, `{r['command']}`): {pts}. {r['citation']}.{extra}")
+    if earlier:
+        lines += ["", "Other runs of these entries (shorter, or stopped early; their curves are in the results file):",
+                  "", "| entry | genzoo | paper | training | stopped by | load average | date |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in earlier:
+            load = r.get("load_average_end")
+            lines.append(f"| {r['entry']} | {_fmt(r['value'], r.get('stderr'))} | {_fmt(r.get('paper'))} "
+                         f"| {_fmt_minutes(r['train_s'])} | {r['stopped_by']} | {'—' if load is None else load} "
+                         f"| {r['date']} |")
     return "\n".join(lines)
 
 

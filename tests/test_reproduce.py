@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -229,6 +230,23 @@ def test_points_of_an_earlier_curve_protocol_are_tagged_and_not_counted() -> Non
            "threads": 1, "date": "today", "command": "genzoo reproduce tiny", "citation": "made up",
            "curve": [*tagged, later], "options": TINY.options, "curve_options": TINY.curve_options}
     assert "The first 2 points (to 2.0 min) were measured with subset=20" in render_markdown([row])
+
+
+def test_the_table_headlines_each_entrys_longest_run_in_entry_order() -> None:
+    """A later short run does not replace an entry's long one in the table: it is listed among the other runs;
+    the table follows the entry table's order, whatever order the runs were recorded in."""
+    def row(entry: str, value: float, minutes: float, run: str) -> dict[str, Any]:
+        return {"entry": entry, "config": f"{entry}-cfg", "metric": "nll", "key": "nll_nats", "value": value,
+                "stderr": 0.1, "paper": 88.0, "higher_is_better": False, "time_to": {}, "epochs": 1.0, "steps": 10,
+                "batch_size": 20, "train_s": 60.0 * minutes, "eval_s": 1.0, "stopped_by": "budget", "hardware": "cpu",
+                "threads": 1, "date": run, "command": f"genzoo reproduce {entry}", "citation": "c", "run_dir": run,
+                "curve": [{"train_s": 60.0 * minutes, "step": 10, "epoch": 1.0, "value": value}]}
+
+    md = render_markdown([row("nade", 90.0, 30, "r1"), row("vae", 89.5, 100, "r2"), row("vae", 95.0, 5, "r3")])
+    table, others = md.split("Other runs")
+    assert table.index("| vae (`vae-cfg`)") < table.index("| nade (`nade-cfg`)")  # ENTRIES lists vae first
+    assert "89.50 ± 0.10" in table and "95.00" not in table and table.count("- **vae**") == 1
+    assert "| vae | 95.00 ± 0.10 | 88.00 | 5.0 min | budget | — | r3 |" in others
 
 
 @pytest.fixture
