@@ -18,9 +18,9 @@ the caption names first (the first digit):
 * ``ink_in_box``: the share of the sample's ink inside the captioned box.
 
 The ink measures assume one digit per canvas, so they are taken over the single-digit scenes only
-(``n_single`` of them); ``digit_at_box`` is taken over all ``n``. Each score has its ``_real`` twin: the
-same measure on the real test canvases, the ceiling a perfect generator would reach under this
-classifier and these crops. ``majority_position`` is the share of the commonest position word among
+(``n_single`` of them, in the protocol); ``digit_at_box`` is taken over all ``n``. Each score has its
+``_real`` twin: the same measure on the real test canvases, the ceiling a perfect generator would reach
+under this classifier and these crops. ``majority_position`` is the share of the commonest position word among
 the scored captions (the score of always drawing there).
 """
 
@@ -169,7 +169,6 @@ def caption_alignment_metric(
             scores[key] = float(values.mean())
             errors[key] = float(values.std() / len(values) ** 0.5) if len(values) > 1 else 0.0
             scores[f"{key}_real"] = float(ceiling[key].mean())
-    scores["n_single"] = int(single.sum())
     counts = {p: positions.count(p) for p in set(positions)}
     scores["majority_position"] = max(counts.values()) / n
     notes = []
@@ -177,6 +176,7 @@ def caption_alignment_metric(
         notes.append("no single-digit scenes among those scored: only digit_at_box is defined")
     return MetricResult(
         "caption-alignment", scores, headline="digit_at_box", errors=errors, notes=notes,
-        protocol={"n_samples": n, "split": "test (first n captions, in order)", "classifier": extractor,
+        protocol={"n_samples": n, "n_single": int(single.sum()), "split": "test (first n captions, in order)",
+                  "classifier": extractor,
                   "ink_threshold": float(ink_threshold), "data": ctx.data_name, "seed": int(ctx.seed)},
     )
