@@ -49,10 +49,12 @@ class TrainConfig:
     momentum_ramp_epochs: list[int] = field(default_factory=lambda: [1, 250])  # [start, saturate] of the ramp
     weight_decay: float = 0.0
     eps: float = 1e-8
-    lr_schedule: Literal["constant", "cosine", "exponential", "step"] = "constant"
-    lr_decay: float = 1.0  # exponential: factor per epoch (or per step, lr_decay_per); step: every lr_step_epochs
+    lr_schedule: Literal["constant", "cosine", "exponential", "step", "staged"] = "constant"
+    lr_decay: float = 1.0  # exponential: factor per epoch (or per step, lr_decay_per); step: every lr_step_epochs;
+    #                        staged: per stage
     lr_decay_per: Literal["epoch", "step"] = "epoch"  # exponential: decay once per epoch or after every update
     lr_step_epochs: int = 1
+    lr_stage_growth: int = 3  # staged: stage i lasts lr_stage_growth**i epochs (Burda et al. 2016: 3)
     warmup_steps: int = 0
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)  # optimiser overrides per group
     grad_clip: float | None = None  # max global gradient norm per group
@@ -109,7 +111,8 @@ CONSTRAINTS: dict[str, Range] = {
     # train: counts and cadences
     "train.epochs": AT_LEAST_1, "train.steps": AT_LEAST_1, "train.batch_size": AT_LEAST_1,
     "train.log_every": AT_LEAST_1, "train.num_samples": AT_LEAST_1, "train.eval_batches": AT_LEAST_1,
-    "train.lr_step_epochs": AT_LEAST_1, "train.warmup_steps": NON_NEGATIVE, "train.sample_every": NON_NEGATIVE,
+    "train.lr_step_epochs": AT_LEAST_1, "train.lr_stage_growth": AT_LEAST_1, "train.warmup_steps": NON_NEGATIVE,
+    "train.sample_every": NON_NEGATIVE,
     "train.eval_every": NON_NEGATIVE, "train.checkpoint_every": NON_NEGATIVE, "train.keep_checkpoints": NON_NEGATIVE,
     "train.divergence_patience": NON_NEGATIVE, "train.checkpoint_minutes": NON_NEGATIVE,
     "train.momentum_ramp_epochs": NON_NEGATIVE,

@@ -48,7 +48,10 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
     ``exponential`` multiplies by ``lr_decay`` once per epoch, or after every update with
     ``lr_decay_per: step`` (pylearn2's ``ExponentialDecay``, which divides the rate by its
     ``decay_factor`` every minibatch: Goodfellow et al. 2014's code, Mirza & Osindero 2014 Sec. 4.1,
-    Denton et al. 2015 Sec. 4; ``lr_decay = 1 / decay_factor``)."""
+    Denton et al. 2015 Sec. 4; ``lr_decay = 1 / decay_factor``). ``staged`` holds the rate at
+    ``lr_decay**i`` for stage ``i = 0, 1, 2, ...``, which lasts ``lr_stage_growth**i`` epochs: Burda et al.
+    2016 (Sec. 5) trained their VAEs and IWAEs 3**i epochs at 1e-3 x 10**(-i/7) for i = 0..7 (3,280 epochs;
+    ``lr_decay: 0.7197``, ``lr_stage_growth: 3``, ``epochs: 3280``)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     epoch = step // max(steps_per_epoch, 1)
@@ -61,7 +64,18 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
         return cfg.lr_decay ** (step if cfg.lr_decay_per == "step" else epoch)
     if cfg.lr_schedule == "step":
         return cfg.lr_decay ** (epoch // max(cfg.lr_step_epochs, 1))
-    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step")
+    if cfg.lr_schedule == "staged":
+        return cfg.lr_decay ** stage_of(epoch, cfg.lr_stage_growth)
+    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step, staged")
+
+
+def stage_of(epoch: int, growth: int) -> int:
+    """The stage ``i`` that epoch ``epoch`` (from 0) falls in when stage ``i`` lasts ``growth**i`` epochs."""
+    stage, end, length = 0, 1, 1
+    while epoch >= end:
+        stage, length = stage + 1, length * max(growth, 1)
+        end += length
+    return stage
 
 
 def momentum_at(base: float, cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:

@@ -256,6 +256,22 @@ def test_momentum_ramp_follows_the_schedule_and_resumes_exactly(tmp_path: Path) 
                      overrides={**overrides, "train.momentum_ramp_epochs": [3, 3]})
 
 
+def test_staged_schedule_is_burdas_three_to_the_i_epochs_per_rate() -> None:
+    """``staged``: stage i lasts 3**i epochs at lr_decay**i (Burda et al. 2016, Sec. 5: 3,280 epochs in 8
+    stages, 1e-3 x 10**(-i/7))."""
+    from genzoo.config import TrainConfig
+    from genzoo.train.optim import lr_factor, stage_of
+
+    stages = [stage_of(e, 3) for e in range(41)]
+    assert stages == [0] + [1] * 3 + [2] * 9 + [3] * 27 + [4]
+    assert stage_of(3279, 3) == 7 and stage_of(3280, 3) == 8  # the paper's 3,280 epochs are stages 0..7
+    assert [stage_of(e, 1) for e in range(4)] == [0, 1, 2, 3]  # growth 1: one epoch a stage
+    cfg = TrainConfig(lr_schedule="staged", lr_decay=10 ** (-1 / 7))
+    spe = 5  # steps per epoch
+    assert lr_factor(cfg, 0, 10**6, spe) == 1.0 and lr_factor(cfg, 4 * spe - 1, 10**6, spe) == 10 ** (-1 / 7)
+    assert lr_factor(cfg, 3279 * spe, 10**6, spe) == pytest.approx(10 ** (-7 / 7))
+
+
 def test_exponential_decay_per_step_is_what_each_update_uses(tmp_path: Path) -> None:
     """``lr_decay_per: step`` multiplies the rate by ``lr_decay`` after every update (pylearn2's
     ExponentialDecay, as the GAN, cGAN and LAPGAN papers trained); the default decays once per epoch."""
