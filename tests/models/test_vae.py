@@ -119,3 +119,32 @@ def test_two_stochastic_layers_bounds_and_sampling() -> None:
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     assert torch.equal(model.sample(4, generator=g1, mean=False), model.sample(4, generator=g2, mean=False))
     assert model.decode(torch.zeros(2, 3, dtype=torch.float64)).shape == (2, 1, 4, 4)
+
+
+@pytest.mark.parametrize("upper", [[], [3]])
+def test_kl_warm_up_weighs_only_the_prior_terms_of_the_training_objective(upper: list[int]) -> None:
+    """Sønderby et al. 2016's warm-up: loss = -(log p(x|h1) + beta (log p(h) - log q(h|x))), beta = (step+1)/n
+    up to 1; bits/dim stay those of the ELBO itself, and n = 0 (the default) is the plain ELBO."""
+    cfg = VAEConfig(latent_dim=6, hidden=[16], upper_layers=upper, upper_hidden=[8], kl_warmup_steps=4)
+    torch.manual_seed(0)
+    model = VAE(cfg, DataInfo((1, 4, 4), 2, 0)).double()
+    assert [model.kl_weight(s) for s in (0, 1, 3, 10)] == [0.25, 0.5, 1.0, 1.0]
+    x = torch.bernoulli(torch.full((5, 1, 4, 4), 0.3, dtype=torch.float64))
+    dims_ln2 = 16 * math.log(2)
+    for step, beta in ((0, 0.25), (1, 0.5), (7, 1.0)):
+        torch.manual_seed(3)
+        out = model.training_step({"x": x}, step, "model")
+        torch.manual_seed(3)  # the same draws, by hand
+        if upper:
+            rec, ratio = model._log_weight_parts(x)
+        else:
+            _, rec, kl = model.elbo(x)
+            ratio = -kl
+        assert out["loss"].item() == pytest.approx(-(rec + beta * ratio).mean().item(), rel=1e-12)
+        assert out["bits_per_dim"].item() == pytest.approx(-(rec + ratio).mean().item() / dims_ln2, rel=1e-12)
+        assert ("kl_weight" in out) == (beta < 1.0)
+    model.config.kl_warmup_steps = 0
+    torch.manual_seed(3)
+    plain = model.training_step({"x": x}, 0, "model")["loss"]
+    torch.manual_seed(3)
+    assert plain.item() == pytest.approx(-model.elbo(x)[0].mean().item(), rel=1e-12)

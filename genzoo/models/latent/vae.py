@@ -16,6 +16,11 @@
   100-100 deterministic units between them): ``upper_layers=[50]`` adds Gaussian layers above the first,
   q(h1|x) q(h2|h1) and p(h2) p(h1|h2) p(x|h1). The KL terms are then estimated by sampling (as Burda
   et al. do); with one layer the KL is analytic.
+- Optional KL warm-up (Sønderby et al. 2016, "Ladder Variational Autoencoders", Sec. 2.3; off by
+  default, the papers above train without it): for the first ``kl_warmup_steps`` updates the training
+  objective is log p(x|h1) + beta (log p(h) - log q(h|x)) with beta rising linearly from 1/n to 1, so
+  that units of the upper layers can become useful before their KL cost is paid in full. It changes only
+  the training objective; every reported bound uses beta = 1.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from torch import Tensor, nn
 from torch.special import log_ndtr
 
 from genzoo.core import Batch, DataInfo
-from genzoo.core.ranges import AT_LEAST_1, ranged
+from genzoo.core.ranges import AT_LEAST_1, NON_NEGATIVE, ranged
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import register_model
 
@@ -49,6 +54,7 @@ class VAEConfig:
     sample_mean: bool = True  # sample() returns E[x|z] (as the papers' figures) instead of a draw
     upper_layers: list[int] = ranged([], AT_LEAST_1)  # extra stochastic layers above latent_dim (MLP)
     upper_hidden: list[int] = ranged([100, 100], AT_LEAST_1)  # deterministic units between them
+    kl_warmup_steps: int = ranged(0, NON_NEGATIVE)  # 0: none (the papers); n: KL weight (step + 1) / n up to 1
 
 
 def _activation(name: str) -> nn.Module:
@@ -257,6 +263,11 @@ class VAE(GenerativeModel):
 
     def log_weight(self, x: Tensor) -> Tensor:
         """One-sample log p(x, h) - log q(h|x) for every example: the integrand of every bound."""
+        log_lik, log_prior_ratio = self._log_weight_parts(x)
+        return log_lik + log_prior_ratio
+
+    def _log_weight_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``log p(x|h1)`` and ``log p(h) - log q(h|x)`` of one sample h ~ q(h|x) per example."""
         mu, logvar = self.encode(x)
         zs = [mu + torch.randn_like(mu) * (0.5 * logvar).exp()]
         log_q = gaussian_log_density(zs[0], mu, logvar)
@@ -268,7 +279,7 @@ class VAE(GenerativeModel):
         for i, prior in enumerate(self.upper_priors):
             m, lv = prior(zs[i + 1]).chunk(2, dim=-1)
             log_p = log_p + gaussian_log_density(zs[i], m, lv)
-        return log_p + self.log_likelihood(x, zs[0]) - log_q
+        return self.log_likelihood(x, zs[0]), log_p - log_q
 
     # ----- interface ------------------------------------------------------------------------------
     def elbo(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -283,12 +294,26 @@ class VAE(GenerativeModel):
         kl = gaussian_kl_to_standard(mu, logvar)
         return rec - kl, rec, kl
 
+    def kl_weight(self, step: int) -> float:
+        """The KL term's weight in the training objective at ``step`` (1 without warm-up)."""
+        n = self.config.kl_warmup_steps
+        return min((step + 1) / n, 1.0) if n else 1.0
+
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
-        elbo, rec, kl = self.elbo(batch["x"])
-        loss = -elbo.mean()
-        out = {"loss": loss, "bits_per_dim": loss.detach() / (self.data_info.dims * math.log(2))}
+        beta = self.kl_weight(step)
+        if self.upper_encoders:
+            rec, prior_ratio = self._log_weight_parts(batch["x"])
+            elbo, objective = rec + prior_ratio, rec + beta * prior_ratio
+        else:
+            elbo, rec, kl = self.elbo(batch["x"])
+            objective = rec - beta * kl if beta < 1.0 else elbo
+        loss = -objective.mean()
+        # bits/dim of the ELBO itself (the bound), whatever the warm-up weight
+        out = {"loss": loss, "bits_per_dim": -elbo.mean().detach() / (self.data_info.dims * math.log(2))}
         if not self.upper_encoders:
             out.update(reconstruction=-rec.mean().detach(), kl=kl.mean().detach())
+        if beta < 1.0:
+            out["kl_weight"] = torch.tensor(beta)
         return out
 
     def log_prob_bound(self, x: Tensor, k: int = 1, condition: object = None, chunk: int | None = None) -> Tensor:
