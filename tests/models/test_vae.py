@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -148,3 +149,29 @@ def test_kl_warm_up_weighs_only_the_prior_terms_of_the_training_objective(upper:
     plain = model.training_step({"x": x}, 0, "model")["loss"]
     torch.manual_seed(3)
     assert plain.item() == pytest.approx(-model.elbo(x)[0].mean().item(), rel=1e-12)
+
+
+def test_active_units_count_the_units_whose_posterior_mean_moves_with_x() -> None:
+    """Burda et al. 2016's activity statistic, checked on encoders whose posterior means are set by hand:
+    h1 mean = (x0, 0.05 x0, 0, ...) -> 1 active unit of 6 (var(x0) = 0.25 > 0.01; 0.05^2 x 0.25 < 0.01);
+    h2 mean = (h1_0, const): 1 of 3 once averaged over draws of h1 (tiny posterior noise)."""
+    cfg = VAEConfig(latent_dim=6, hidden=[4], upper_layers=[3], upper_hidden=[4], activation="relu")
+    model = VAE(cfg, DataInfo((1, 2, 2), 2, 0)).double()
+    x = torch.tensor([[0.0, 1, 0, 1], [1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 0]], dtype=torch.float64).repeat(50, 1)
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, mean: Callable[[torch.Tensor], torch.Tensor], dim: int) -> None:
+            super().__init__()
+            self.mean, self.dim = mean, dim
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.cat([self.mean(z), torch.full((len(z), self.dim), -20.0, dtype=z.dtype)], 1)
+
+    pad = lambda t, d: torch.nn.functional.pad(t, (0, d - t.shape[1]))  # noqa: E731
+    model.encode = lambda x: Fixed(lambda v: pad(torch.stack([v[:, 0], 0.05 * v[:, 0]], 1), 6), 6)(  # type: ignore[method-assign]
+        x.flatten(1)).chunk(2, dim=-1)
+    model.upper_encoders[0] = Fixed(lambda h: pad(torch.stack([h[:, 0], torch.ones(len(h))], 1), 3), 3)
+    assert model.active_units(x.view(-1, 1, 2, 2), samples=4, generator=torch.Generator().manual_seed(0)) == [1, 1]
+    one = VAE(VAEConfig(latent_dim=3, hidden=[4]), DataInfo((1, 2, 2), 2, 0)).double()
+    one.encode = lambda x: (torch.zeros(len(x), 3, dtype=torch.float64),) * 2  # type: ignore[method-assign]
+    assert one.active_units(x.view(-1, 1, 2, 2)) == [0]  # a posterior that ignores x: nothing is active

@@ -257,6 +257,28 @@ class VAE(GenerativeModel):
                 z = mu + eps * (0.5 * logvar).exp()
         return z
 
+    @torch.no_grad()
+    def active_units(
+        self, x: Tensor, samples: int = 10, threshold: float = 1e-2, generator: torch.Generator | None = None
+    ) -> list[int]:
+        """Active units of each stochastic layer (bottom first) on the images ``x`` (Burda et al. 2016,
+        Sec. 5.2): unit u is active when ``Cov_x(E_q(h|x)[u]) > threshold``. The first layer's posterior
+        mean is the encoder's; an upper layer's ``E_q[h_l|x]`` is averaged over ``samples`` draws of the
+        layers below it."""
+        mu, logvar = self.encode(x)
+        means = [mu]
+        sums = [torch.zeros(len(x), d, dtype=mu.dtype, device=mu.device) for d in self.config.upper_layers]
+        for _ in range(samples if self.upper_encoders else 0):
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + eps * (0.5 * logvar).exp()
+            for i, enc in enumerate(self.upper_encoders):
+                m, lv = enc(z).chunk(2, dim=-1)
+                sums[i] += m
+                eps = torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+                z = m + eps * (0.5 * lv).exp()
+        means += [t / samples for t in sums]
+        return [int((m.var(0, correction=0) > threshold).sum()) for m in means]
+
     def decode(self, z: Tensor, condition: object = None) -> Tensor:
         """E[x|z] in [0, 1] for a top-layer code ``z`` (lower layers, if any, at their conditional means)."""
         return self._mean_from_first(self._down(z, use_mean=True))
