@@ -246,7 +246,8 @@ def load_reference_classifier(
             f"the features for {dataset!r} come from genzoo's reference classifier, which is not trained yet "
             f"(looked for {path}); train it once with `genzoo classifier {name} --data-dir DATA_DIR{extra}`, "
             f"{training_estimate(name)} (or genzoo.metrics.classifier.train_reference_classifier({name!r}, "
-            "data_dir)), or choose another extractor (--option extractor=inception|pixels)"
+            "data_dir)); metrics of features alone (FID, KID, precision-recall) can also use "
+            "--option extractor=inception|pixels"
         )
     model, facts = read_classifier_file(path)
     model.facts = facts  # type: ignore[assignment]
