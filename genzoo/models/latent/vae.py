@@ -328,7 +328,7 @@ class VAE(GenerativeModel):
             elbo, objective = rec + prior_ratio, rec + beta * prior_ratio
         else:
             elbo, rec, kl = self.elbo(batch["x"])
-            objective = rec - beta * kl if beta < 1.0 else elbo
+            objective = rec - beta * kl
         loss = -objective.mean()
         # bits/dim of the ELBO itself (the bound), whatever the warm-up weight
         out = {"loss": loss, "bits_per_dim": -elbo.mean().detach() / (self.data_info.dims * math.log(2))}
