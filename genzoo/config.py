@@ -128,6 +128,8 @@ CONSTRAINTS: dict[str, Range] = {
         "importance_samples", "n_samples", "n_reference", "n_test", "n_valid", "n_pairs", "splits", "subset",
         "batch_size",
     )},
+    # caption-alignment: a pixel above the threshold is ink, so it must lie in [0, 1) for any pixel to count
+    "metric.ink_threshold": PROBABILITY,
 }
 
 

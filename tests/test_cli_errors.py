@@ -101,6 +101,8 @@ CASES = [
     (["eval", "{root}/run", "--importance-samples", "-3"], USAGE, "--importance-samples: -3 is not valid"),
     (["eval", "{root}/run", "--option", "importance_samples=0"], USAGE, "metric.importance_samples: 0 .* >= 1"),
     (["eval", "{root}/run", "--option", "subset=abc"], USAGE, "metric.subset: 'abc' is not valid; expected an int"),
+    (["eval", "{root}/run", "--metric", "caption-alignment", "--option", "ink_threshold=1.5"], USAGE,
+     r"metric.ink_threshold: 1.5 is not valid; must be in \[0, 1\)"),
     (["interpolate", "{root}/run", "--steps", "1"], USAGE, "--steps: 1 is not valid; give an integer >= 2"),
     # config values, type-checked against the dataclasses and CONSTRAINTS
     (["train", "vae", "--set", "train.lr=abc"], USAGE, "train.lr: 'abc' is not valid; expected a number"),
