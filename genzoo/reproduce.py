@@ -482,7 +482,8 @@ def _fmt(v: float | None, stderr: float | None = None) -> str:
     if v is None:
         return "—"
     s = f"{v:.4g}" if abs(v) < 10 else f"{v:.2f}"
-    return s + (f" ± {stderr:.2f}" if stderr is not None else "")
+    decimals = max(2, len(s.partition(".")[2])) if "e" not in s else 2  # the error to the value's precision
+    return s + (f" ± {stderr:.{decimals}f}" if stderr is not None else "")
 
 
 def _fmt_minutes(s: float | None) -> str:

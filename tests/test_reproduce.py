@@ -21,6 +21,7 @@ from genzoo.reproduce import (
     ENTRIES,
     Entry,
     ReproduceError,
+    _fmt,
     read_results,
     render_markdown,
     reproduce,
@@ -65,6 +66,9 @@ def test_within_and_table() -> None:
     assert not within(90.0, 88.71, 0.01, higher_is_better=False)
     assert within(215.0, 225.0, 0.05, higher_is_better=True) and not within(200.0, 225.0, 0.10, True)
     assert not within(1.0, None, 0.10, True)
+    # an error is printed to the value's own precision (an accuracy's 0.0026 is not "0.00")
+    assert _fmt(0.927, 0.0026) == "0.927 ± 0.003" and _fmt(128.934, 1.862) == "128.93 ± 1.86"
+    assert _fmt(3.14159, 0.0123) == "3.142 ± 0.012" and _fmt(7.92) == "7.92" and _fmt(None) == "—"
     need = {"vae", "vae2", "nade", "pixelcnn", "row-lstm", "diagonal-bilstm", "gan", "cgan", "gmmn", "gmmn-ae",
             "dcgan", "acgan"}
     assert need <= set(ENTRIES)

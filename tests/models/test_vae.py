@@ -175,3 +175,30 @@ def test_active_units_count_the_units_whose_posterior_mean_moves_with_x() -> Non
     one = VAE(VAEConfig(latent_dim=3, hidden=[4]), DataInfo((1, 2, 2), 2, 0)).double()
     one.encode = lambda x: (torch.zeros(len(x), 3, dtype=torch.float64),) * 2  # type: ignore[method-assign]
     assert one.active_units(x.view(-1, 1, 2, 2)) == [0]  # a posterior that ignores x: nothing is active
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_glorot_init_sets_every_layer_to_the_glorot_uniform_range(architecture: str) -> None:
+    """``init=glorot`` (Burda et al. 2016, Sec. 5): weights within +-sqrt(6 / (fan_in + fan_out)) with that
+    range's variance 2 / (fan_in + fan_out), zero biases; the default keeps PyTorch's narrower U(+-1/sqrt(fan_in))."""
+    info = DataInfo((1, 8, 8), 2, 0)
+    upper = [] if architecture == "conv" else [20]
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=30, hidden=[300], upper_layers=upper, architecture=architecture,
+                          conv_channels=[8, 16], init="glorot"), info)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d,
+                                                           torch.nn.ConvTranspose2d))]
+    assert len(layers) >= 4
+    for layer in layers:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(layer.weight)
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        w = layer.weight.detach()
+        assert w.abs().max() <= bound and layer.bias is not None and torch.all(layer.bias == 0)
+        if w.numel() >= 2000:
+            assert w.var().item() == pytest.approx(2 / (fan_in + fan_out), rel=0.1)
+    torch.manual_seed(0)
+    default = VAE(VAEConfig(latent_dim=30, hidden=[300], upper_layers=upper, architecture=architecture,
+                            conv_channels=[8, 16]), info)
+    first = next(m for m in default.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d))
+    assert first.weight.abs().max() <= 1 / math.sqrt(torch.nn.init._calculate_fan_in_and_fan_out(first.weight)[0])
+    assert not torch.all(first.bias == 0)

@@ -55,6 +55,7 @@ class VAEConfig:
     upper_layers: list[int] = ranged([], AT_LEAST_1)  # extra stochastic layers above latent_dim (MLP)
     upper_hidden: list[int] = ranged([100, 100], AT_LEAST_1)  # deterministic units between them
     kl_warmup_steps: int = ranged(0, NON_NEGATIVE)  # 0: none (the papers); n: KL weight (step + 1) / n up to 1
+    init: Literal["torch", "glorot"] = "torch"  # torch: PyTorch's default | glorot: Burda et al.'s heuristic
 
 
 def _activation(name: str) -> nn.Module:
@@ -93,6 +94,18 @@ def discretized_gaussian_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, le
     centre = (x - mean) * inv_scale
     approx = -0.5 * (centre.pow(2) + LOG_2PI) - log_scale + math.log(2 * half)
     return torch.where(torch.isfinite(log_mass) & (log_mass > -30), log_mass, torch.maximum(approx, log_mass))
+
+
+def glorot_init(module: nn.Module) -> None:
+    """Glorot & Bengio (2010) uniform weights, U(+-sqrt(6 / (fan_in + fan_out))), and zero biases on every
+    linear and convolutional layer: the initialisation Burda et al. (2016, Sec. 5) name. PyTorch's default,
+    U(+-1/sqrt(fan_in)), has a third of that variance on a square layer, so a signal shrinks through each tanh
+    layer. (In short runs of the two-layer VAE it did not help; see BENCHMARKS.md, "Reproduction suite".)"""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
 
 def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -214,6 +227,8 @@ class VAE(GenerativeModel):
             _mlp([hi, *reversed(config.upper_hidden), 2 * lo], config.activation)
             for lo, hi in zip(sizes[:-1], sizes[1:])
         )
+        if config.init == "glorot":
+            glorot_init(self)
 
     @property
     def latent_dim(self) -> int:
