@@ -1,12 +1,19 @@
-"""Active units of a VAE's stochastic layers after short fresh runs (Burda et al. 2016, Sec. 5.2).
+"""Active units of a VAE's stochastic layers after short fresh runs (Burda et al. 2016, Sec. 5.2), and
+where the bound's nats go.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/vae_active_units.py --data-dir ../shared/data \
-        --config vae2-binarized-mnist --epochs 1 3 8 [--set model.kl_warmup_steps=9000] [--run RUN_DIR ...]
+        --config vae2-binarized-mnist --epochs 1 3 8 [--set model.kl_warmup_steps=9000] [--run RUN_DIR ...] \
+        [--nll-k 100]
 
 Each ``--epochs`` value is a fresh run of the config (seed 0) trained that long; ``--run`` scores finished
 runs instead. A unit counts as active when the variance over test images of its posterior mean exceeds
-0.01 (``VAE.active_units``, 2,000 test images, 10 draws of the layers below for the upper layers). Prints
-one line per run and appends it to ``benchmarks/results/vae_active_units.jsonl``.
+0.01 (``VAE.active_units``, 2,000 evenly spaced test images, 10 draws of the layers below for the upper
+layers; the binarized test split is sorted by label, so its first images would be only 0s and 1s).
+
+``--nll-k K`` adds, on 1,000 evenly spaced test images: the bound L_K (nats), and the one-sample ELBO
+split into its terms: ``-log p(x|h1)`` and, for each stochastic layer, ``log q(h_l|.) - log p(h_l|.)``
+(whose mean is that layer's KL). Prints one line per run and appends it to
+``benchmarks/results/vae_active_units.jsonl``.
 """
 
 from __future__ import annotations
@@ -23,14 +30,49 @@ import yaml
 import genzoo
 from benchmarks.common import command_line, hardware
 from genzoo.data import load_dataset
+from genzoo.models.latent.vae import LOG_2PI, VAE, gaussian_log_density
 
 RESULTS = Path(__file__).parent / "results" / "vae_active_units.jsonl"
+QUIET = {"train.progress": False, "train.tensorboard": False, "train.sample_every": 0}
 
 
-def count(run_dir: Path, images: torch.Tensor) -> list[int]:
+def spaced(images: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` evenly spaced images (every class of a label-sorted split)."""
+    return images[torch.linspace(0, len(images) - 1, min(n, len(images))).round().long()]
+
+
+@torch.no_grad()
+def elbo_terms(model: VAE, x: torch.Tensor) -> dict[str, float]:
+    """Mean -log p(x|h1) and each layer's log q - log p over ``x``, from one draw h ~ q(h|x) (seed 0)."""
+    torch.manual_seed(0)
+    mu, logvar = model.encode(x)
+    zs = [mu + torch.randn_like(mu) * (0.5 * logvar).exp()]
+    log_q = [gaussian_log_density(zs[0], mu, logvar)]
+    for enc in model.upper_encoders:
+        m, lv = enc(zs[-1]).chunk(2, dim=-1)
+        zs.append(m + torch.randn_like(m) * (0.5 * lv).exp())
+        log_q.append(gaussian_log_density(zs[-1], m, lv))
+    log_p = [gaussian_log_density(zs[i], *prior(zs[i + 1]).chunk(2, dim=-1))
+             for i, prior in enumerate(model.upper_priors)]
+    log_p.append(-0.5 * (LOG_2PI + zs[-1].pow(2)).sum(-1))
+    out = {"reconstruction": -model.log_likelihood(x, zs[0]).mean().item()}
+    out.update({f"kl_h{i + 1}": (q - p).mean().item() for i, (q, p) in enumerate(zip(log_q, log_p))})
+    return out
+
+
+def score(run_dir: Path, images: torch.Tensor, nll_k: int) -> dict[str, Any]:
     model = genzoo.load(run_dir)
     model.eval()
-    return model.active_units(images, samples=10, generator=torch.Generator().manual_seed(0))
+    row: dict[str, Any] = {
+        "active_units": model.active_units(spaced(images, 2000), samples=10, generator=torch.Generator().manual_seed(0))
+    }
+    if nll_k:
+        x = spaced(images, 1000)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            row[f"nll_k{nll_k}"] = -model.log_prob_bound(x, nll_k).mean().item()
+        row["elbo_terms"] = elbo_terms(model, x)
+    return row
 
 
 def main() -> None:
@@ -40,9 +82,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, nargs="*", default=[])
     p.add_argument("--run", nargs="*", default=[], help="finished run directories to score instead")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
-    p.add_argument("--test-images", type=int, default=2000)
+    p.add_argument("--nll-k", type=int, default=0, help="also report L_k and the ELBO's terms (0: off)")
     a = p.parse_args()
-    overrides: dict[str, Any] = {"train.progress": False, "train.tensorboard": False, "train.sample_every": 0}
+    overrides: dict[str, Any] = {}
     for item in a.set:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
@@ -53,14 +95,13 @@ def main() -> None:
         for run_dir, epochs in jobs:
             if epochs is not None:
                 genzoo.train(config=a.config, data_dir=a.data_dir, run_dir=run_dir, epochs=epochs,
-                             overrides=overrides, seed=0)
+                             overrides={**QUIET, **overrides}, seed=0)
             if images is None:
                 cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-                images = load_dataset(cfg["data"]["name"], "test", a.data_dir).tensor()[: a.test_images]
+                images = load_dataset(cfg["data"]["name"], "test", a.data_dir).tensor()
             row = {"run": str(run_dir) if epochs is None else None, "config": a.config if epochs else None,
-                   "epochs": epochs,
-                   "overrides": {k: v for k, v in overrides.items() if not k.startswith("train.")} if epochs else {},
-                   "active_units": count(run_dir, images), "test_images": len(images)}
+                   "epochs": epochs, "overrides": overrides if epochs else {},
+                   **score(run_dir, images, a.nll_k), "test_images": 2000, "test_images_spaced": True}
             print(json.dumps(row), flush=True)
             rows.append(row)
     with RESULTS.open("a") as f:
