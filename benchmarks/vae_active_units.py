@@ -30,7 +30,7 @@ import yaml
 import genzoo
 from benchmarks.common import command_line, hardware
 from genzoo.data import load_dataset
-from genzoo.models.latent.vae import LOG_2PI, VAE, gaussian_log_density
+from genzoo.models.latent.vae import VAE
 
 RESULTS = Path(__file__).parent / "results" / "vae_active_units.jsonl"
 QUIET = {"train.progress": False, "train.tensorboard": False, "train.sample_every": 0}
@@ -45,17 +45,8 @@ def spaced(images: torch.Tensor, n: int) -> torch.Tensor:
 def elbo_terms(model: VAE, x: torch.Tensor) -> dict[str, float]:
     """Mean -log p(x|h1) and each layer's log q - log p over ``x``, from one draw h ~ q(h|x) (seed 0)."""
     torch.manual_seed(0)
-    mu, logvar = model.encode(x)
-    zs = [mu + torch.randn_like(mu) * (0.5 * logvar).exp()]
-    log_q = [gaussian_log_density(zs[0], mu, logvar)]
-    for enc in model.upper_encoders:
-        m, lv = enc(zs[-1]).chunk(2, dim=-1)
-        zs.append(m + torch.randn_like(m) * (0.5 * lv).exp())
-        log_q.append(gaussian_log_density(zs[-1], m, lv))
-    log_p = [gaussian_log_density(zs[i], *prior(zs[i + 1]).chunk(2, dim=-1))
-             for i, prior in enumerate(model.upper_priors)]
-    log_p.append(-0.5 * (LOG_2PI + zs[-1].pow(2)).sum(-1))
-    out = {"reconstruction": -model.log_likelihood(x, zs[0]).mean().item()}
+    log_lik, log_q, log_p = model.layer_log_densities(x)
+    out = {"reconstruction": -log_lik.mean().item()}
     out.update({f"kl_h{i + 1}": (q - p).mean().item() for i, (q, p) in enumerate(zip(log_q, log_p))})
     return out
 

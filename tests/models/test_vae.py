@@ -202,3 +202,27 @@ def test_glorot_init_sets_every_layer_to_the_glorot_uniform_range(architecture: 
     first = next(m for m in default.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d))
     assert first.weight.abs().max() <= 1 / math.sqrt(torch.nn.init._calculate_fan_in_and_fan_out(first.weight)[0])
     assert not torch.all(first.bias == 0)
+
+
+def test_layer_log_densities_split_the_log_weight_by_layer() -> None:
+    """``layer_log_densities``: one (log q, log p) pair per stochastic layer whose sum with log p(x|h1) is the
+    bound's integrand for the same draw; with one layer, the mean of log q - log p is the analytic KL."""
+    x = torch.bernoulli(torch.full((5, 1, 4, 4), 0.3, dtype=torch.float64))
+    torch.manual_seed(0)
+    two = VAE(VAEConfig(latent_dim=6, hidden=[16], upper_layers=[4, 3], upper_hidden=[8]),
+              DataInfo((1, 4, 4), 2, 0)).double()
+    torch.manual_seed(1)
+    log_lik, log_q, log_p = two.layer_log_densities(x)
+    torch.manual_seed(1)
+    assert len(log_q) == len(log_p) == 3
+    expected = two.log_weight(x)
+    assert torch.allclose(log_lik + sum(p - q for q, p in zip(log_q, log_p)), expected, atol=1e-10)
+    one = VAE(VAEConfig(latent_dim=3, hidden=[8]), DataInfo((1, 4, 4), 2, 0)).double()
+    with torch.no_grad():
+        one.encoder.head.weight.mul_(10)  # posteriors far from the prior: KLs of a few nats
+    with torch.no_grad():
+        _, log_q, log_p = one.layer_log_densities(x.repeat(4000, 1, 1, 1))
+        draws = (log_q[0] - log_p[0]).view(4000, 5)
+        kl = gaussian_kl_to_standard(*one.encode(x))
+    assert kl.min() > 0.5
+    assert torch.all((draws.mean(0) - kl).abs() < 4 * draws.std(0) / math.sqrt(4000))

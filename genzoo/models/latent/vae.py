@@ -305,18 +305,29 @@ class VAE(GenerativeModel):
 
     def _log_weight_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``log p(x|h1)`` and ``log p(h) - log q(h|x)`` of one sample h ~ q(h|x) per example."""
+        log_lik, log_q, log_p = self.layer_log_densities(x)
+        total_q, total_p = log_q[0], log_p[-1]
+        for t in log_q[1:]:
+            total_q = total_q + t
+        for t in log_p[:-1]:
+            total_p = total_p + t
+        return log_lik, total_p - total_q
+
+    def layer_log_densities(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """For one sample h ~ q(h|x) per example: ``log p(x|h1)``, then ``log q(h_l|h_{l-1})`` and
+        ``log p(h_l|h_{l+1})`` of each stochastic layer l (bottom first; the top one's prior is N(0, I)).
+        The mean of ``log_q[l] - log_p[l]`` over h is that layer's KL term of the ELBO."""
         mu, logvar = self.encode(x)
         zs = [mu + torch.randn_like(mu) * (0.5 * logvar).exp()]
-        log_q = gaussian_log_density(zs[0], mu, logvar)
+        log_q = [gaussian_log_density(zs[0], mu, logvar)]
         for enc in self.upper_encoders:
             m, lv = enc(zs[-1]).chunk(2, dim=-1)
             zs.append(m + torch.randn_like(m) * (0.5 * lv).exp())
-            log_q = log_q + gaussian_log_density(zs[-1], m, lv)
-        log_p = -0.5 * (LOG_2PI + zs[-1].pow(2)).sum(-1)
-        for i, prior in enumerate(self.upper_priors):
-            m, lv = prior(zs[i + 1]).chunk(2, dim=-1)
-            log_p = log_p + gaussian_log_density(zs[i], m, lv)
-        return self.log_likelihood(x, zs[0]), log_p - log_q
+            log_q.append(gaussian_log_density(zs[-1], m, lv))
+        top = -0.5 * (LOG_2PI + zs[-1].pow(2)).sum(-1)
+        log_p = [gaussian_log_density(zs[i], *prior(zs[i + 1]).chunk(2, dim=-1))
+                 for i, prior in enumerate(self.upper_priors)]
+        return self.log_likelihood(x, zs[0]), log_q, [*log_p, top]
 
     # ----- interface ------------------------------------------------------------------------------
     def elbo(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
