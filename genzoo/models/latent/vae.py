@@ -306,12 +306,8 @@ class VAE(GenerativeModel):
     def _log_weight_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``log p(x|h1)`` and ``log p(h) - log q(h|x)`` of one sample h ~ q(h|x) per example."""
         log_lik, log_q, log_p = self.layer_log_densities(x)
-        total_q, total_p = log_q[0], log_p[-1]
-        for t in log_q[1:]:
-            total_q = total_q + t
-        for t in log_p[:-1]:
-            total_p = total_p + t
-        return log_lik, total_p - total_q
+        # summed bottom-up from the first q term and from the top prior, the order the bound always used
+        return log_lik, sum(log_p[:-1], log_p[-1]) - sum(log_q[1:], log_q[0])
 
     def layer_log_densities(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         """For one sample h ~ q(h|x) per example: ``log p(x|h1)``, then ``log q(h_l|h_{l-1})`` and
