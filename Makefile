@@ -17,6 +17,9 @@ $(BIN)/genzoo: pyproject.toml
 
 setup: $(BIN)/genzoo
 
+# One torch thread unless the caller sets OMP_NUM_THREADS: the demo's models are tiny, and two intra-op
+# threads stall whenever another process holds a core (9 min instead of 19 s on the 2-core CI machine).
+demo: export OMP_NUM_THREADS ?= 1
 demo: setup
 	$(BIN)/genzoo train --config vae-digits --run-dir runs/demo-vae-digits
 	$(BIN)/genzoo sample runs/demo-vae-digits -n 64 -o runs/demo-vae-digits/grid.png

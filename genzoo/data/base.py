@@ -102,6 +102,15 @@ class ImageData:
         values = {} if self.labels is None else {"label": self.labels}
         return {**values, **self.extra}
 
+    def pixel_mean(self, chunk: int = 4096) -> Tensor:
+        """The mean image of the split (floats in [0, 1], one per pixel): under a dynamic binarization, each
+        pixel's probability of being 1, averaged. Summed over chunks of ``chunk`` images in float64, so no
+        float copy of the whole split is made."""
+        total = torch.zeros(self.codes.shape[1:], dtype=torch.float64)
+        for start in range(0, len(self), chunk):
+            total += self.codes[start : start + chunk].sum(0, dtype=torch.float64)
+        return (total / (max(len(self), 1) * (self.raw_levels - 1))).float()
+
     def tensor(self, seed: int = 0) -> Tensor:
         """All images as floats in [0, 1]; a dynamic binarization is drawn once with ``seed``."""
         g = torch.Generator().manual_seed(seed)

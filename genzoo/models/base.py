@@ -91,6 +91,11 @@ class GenerativeModel(nn.Module):
         """Losses for updating ``group``; ``out["loss"]`` is minimised, the rest is logged."""
         raise NotImplementedError
 
+    def init_from_data(self, pixel_mean: Tensor) -> None:
+        """Data-dependent initialisation: the engine calls this once, right after building the model and
+        before any checkpoint is loaded, with the training split's mean image (``data_info.shape``, values
+        in [0, 1]), but only for models that override it. Default: nothing."""
+
     # ----- sampling -------------------------------------------------------------------------------
     def condition_keys(self) -> tuple[str, ...]:
         """The condition keys this model takes (``()``: unconditional). Override, e.g. from the config."""

@@ -109,6 +109,8 @@ class Trainer:
 
         torch.manual_seed(self.train_cfg.seed)  # same initial weights on every process
         self.model = build_model(config, self.train_data.info).to(self.device)
+        if type(self.model).init_from_data is not GenerativeModel.init_from_data:
+            self.model.init_from_data(self.train_data.pixel_mean().to(self.device))  # a checkpoint overrides it
         self.groups = self.model.parameter_groups()
         self._params = list(self.model.parameters())  # every parameter, for clearing gradients cheaply
         self.optimizers = {g: build_optimizer(ps, self.train_cfg, g) for g, ps in self.groups.items()}

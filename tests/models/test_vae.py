@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
+from genzoo.config import resolve
 from genzoo.core import DataInfo
+from genzoo.data import load_dataset
 from genzoo.models.latent.vae import VAE, VAEConfig, discretized_gaussian_log_prob, gaussian_kl_to_standard
+from genzoo.train.loop import Trainer
 
 
 def test_analytic_kl_matches_monte_carlo() -> None:
@@ -226,3 +231,38 @@ def test_layer_log_densities_split_the_log_weight_by_layer() -> None:
         kl = gaussian_kl_to_standard(*one.encode(x))
     assert kl.min() > 0.5
     assert torch.all((draws.mean(0) - kl).abs() < 4 * draws.std(0) / math.sqrt(4000))
+
+
+def test_out_bias_marginals_starts_the_decoder_at_the_training_data_marginals(tmp_path: Path) -> None:
+    """``out_bias: marginals`` (Burda et al.'s code): the engine hands a fresh VAE the training split's mean
+    image, and the decoder's output bias becomes logit(clip(mean, 0.001, 0.999)), so that with the weights
+    into the output zeroed the decoder's mean is the data's marginals; the default leaves PyTorch's bias."""
+    overrides = {"model.out_bias": "marginals", "model.decoder": "discretized-gaussian", "train.progress": False}
+    trainer = Trainer(resolve(model="vae", data="digits", overrides=overrides), tmp_path / "run")
+    mean = load_dataset("digits", "train").tensor().mean(0)
+    assert mean.min() == 0.0  # the clip is exercised (the digits' corners are always blank)
+    p = mean.flatten().clamp(0.001, 0.999)
+    bias = trainer.model.decoder.net[-1].bias.detach()
+    torch.testing.assert_close(bias[: p.numel()], torch.log(p / (1 - p)), rtol=1e-5, atol=1e-5)
+    torch.nn.init.zeros_(trainer.model.decoder.net[-1].weight)
+    decoded = trainer.model.decode(torch.zeros(3, trainer.model.latent_dim))
+    torch.testing.assert_close(decoded, p.view(1, *mean.shape).expand(3, -1, -1, -1), rtol=1e-5, atol=1e-6)
+    default = Trainer(resolve(model="vae", data="digits", overrides={"train.progress": False}), tmp_path / "d")
+    assert not torch.allclose(default.model.decoder.net[-1].bias.detach()[: p.numel()], bias[: p.numel()])
+
+
+def test_out_bias_marginals_needs_the_mlp_decoder() -> None:
+    with pytest.raises(ValueError, match="out_bias: marginals.*architecture=mlp"):
+        VAE(VAEConfig(architecture="conv", conv_channels=[4, 8], out_bias="marginals"), DataInfo((1, 8, 8), 2, 0))
+
+
+@pytest.mark.parametrize("binarize", [None, "dynamic"])
+def test_pixel_mean_is_the_mean_image_without_a_float_copy(binarize: str | None) -> None:
+    """``ImageData.pixel_mean`` (chunked, float64 sums) equals the mean of the float images; under a dynamic
+    binarization it is each pixel's probability of being 1, averaged."""
+    data = load_dataset("digits", "train")
+    data = dataclasses.replace(data, binarize=binarize, info=dataclasses.replace(data.info, levels=2)) \
+        if binarize else data
+    expected = (data.codes.double() / (data.raw_levels - 1)).mean(0).float()
+    torch.testing.assert_close(data.pixel_mean(chunk=100), expected)
+    assert data.pixel_mean(chunk=100).shape == data.info.shape
