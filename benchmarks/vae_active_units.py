@@ -10,9 +10,10 @@ runs instead. A unit counts as active when the variance over test images of its 
 0.01 (``VAE.active_units``, 2,000 evenly spaced test images, 10 draws of the layers below for the upper
 layers; the binarized test split is sorted by label, so its first images would be only 0s and 1s).
 
-``--nll-k K`` adds, on 1,000 evenly spaced test images: the bound L_K (nats), and the one-sample ELBO
+``--nll-k K`` adds, on 1,000 evenly spaced test images: the bound L_K (nats), the one-sample ELBO
 split into its terms: ``-log p(x|h1)`` and, for each stochastic layer, ``log q(h_l|.) - log p(h_l|.)``
-(whose mean is that layer's KL). Prints one line per run and appends it to
+(whose mean is that layer's KL), and for a tanh MLP decoder how its first layer sees h1 (the share of
+saturated units; the input from active and from inactive units of h1). Prints one line per run and appends it to
 ``benchmarks/results/vae_active_units.jsonl``.
 """
 
@@ -51,6 +52,22 @@ def elbo_terms(model: VAE, x: torch.Tensor) -> dict[str, float]:
     return out
 
 
+@torch.no_grad()
+def decoder_first_layer(model: VAE, x: torch.Tensor) -> dict[str, float]:
+    """How the MLP decoder's first tanh layer sees one draw h1 ~ q(h1|x) (seed 0): the share of its units
+    saturated (|tanh| > 0.99), and the mean |pre-activation| that comes from the inactive units of h1 (noise
+    that carries nothing about x) against that from the active ones."""
+    torch.manual_seed(0)
+    mu, logvar = model.encode(x)
+    h1 = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    first = model.decoder.net[0]
+    pre = first(h1)
+    active = mu.var(0, correction=0) > 1e-2
+    return {"saturated": (pre.tanh().abs() > 0.99).float().mean().item(),
+            "from_active": (h1[:, active] @ first.weight[:, active].T).abs().mean().item(),
+            "from_inactive": (h1[:, ~active] @ first.weight[:, ~active].T).abs().mean().item()}
+
+
 def score(run_dir: Path, images: torch.Tensor, nll_k: int) -> dict[str, Any]:
     model = genzoo.load(run_dir)
     model.eval()
@@ -63,6 +80,8 @@ def score(run_dir: Path, images: torch.Tensor, nll_k: int) -> dict[str, Any]:
         with torch.no_grad():
             row[f"nll_k{nll_k}"] = -model.log_prob_bound(x, nll_k).mean().item()
         row["elbo_terms"] = elbo_terms(model, x)
+        if model.config.architecture == "mlp" and model.config.activation == "tanh":
+            row["decoder_first_layer"] = decoder_first_layer(model, x)
     return row
 
 

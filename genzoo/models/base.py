@@ -22,7 +22,9 @@ Training (one or several players)
     (a GAN returns e.g. ``["discriminator", "generator"]``). For each group, the engine zeroes all
     gradients, calls ``training_step(batch, step, group)``, back-propagates ``out["loss"]`` and
     steps that group's optimiser. Every other entry of the returned dict is logged as a scalar
-    (use detached tensors or floats).
+    (use detached tensors or floats). A model whose initialisation depends on the data (e.g. an output
+    bias at the data's mean pixels) overrides :meth:`init_from_data`; the engine then calls it once,
+    before any checkpoint is loaded, with the training split's mean image.
 
 Sampling
     ``sample(n, condition=None, generator=None)`` returns ``n`` samples in the data range above.
