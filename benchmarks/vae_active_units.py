@@ -30,7 +30,7 @@ import yaml
 
 import genzoo
 from benchmarks.common import command_line, hardware
-from genzoo.data import load_dataset
+from genzoo.data import load_dataset, spaced_index
 from genzoo.models.latent.vae import VAE
 
 RESULTS = Path(__file__).parent / "results" / "vae_active_units.jsonl"
@@ -39,7 +39,7 @@ QUIET = {"train.progress": False, "train.tensorboard": False, "train.sample_ever
 
 def spaced(images: torch.Tensor, n: int) -> torch.Tensor:
     """``n`` evenly spaced images (every class of a label-sorted split)."""
-    return images[torch.linspace(0, len(images) - 1, min(n, len(images))).round().long()]
+    return images[spaced_index(len(images), min(n, len(images)))]
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from genzoo import defaults
 from genzoo.config import RunConfig, check_count, load_run_config, resolve
 from genzoo.core import LabelSpec, MetricResult, Reconstructs, UsageError
 from genzoo.core.errors import GenzooError
-from genzoo.data import ImageData, load_dataset
+from genzoo.data import ImageData, load_dataset, spaced_index
 from genzoo.defaults import resolve_device
 from genzoo.evaluation import EvalContext, check_protocol, draw_samples, run_metric
 from genzoo.fileio import append_jsonl, check_writable_dir, check_writable_file
@@ -177,7 +177,7 @@ def reconstructions(
     cfg = load_run_config(Path(run_dir))
     opts = {k: v for k, v in cfg.data.items() if k != "name"}
     test = load_dataset(cfg.data["name"], "test", run_data_dir(cfg, data_dir), **opts)
-    spaced = torch.linspace(0, len(test) - 1, min(n, len(test))).round().long()  # splits may be sorted by label
+    spaced = spaced_index(len(test), min(n, len(test)))  # splits may be sorted by label
     x = test.subset(spaced).tensor(seed)
     with torch.no_grad():
         rec = model.reconstruct(x.to(model.device)).float().cpu()

@@ -30,7 +30,7 @@ from genzoo.core import ExactLikelihood, FrameScores, LikelihoodBound, default_c
 from genzoo.core.conditions import move, select
 from genzoo.core.errors import MetricUnavailable, ProtocolError
 from genzoo.core.results import MetricResult
-from genzoo.data import ImageData, load_dataset
+from genzoo.data import ImageData, load_dataset, spaced_index
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import METRICS, register_metric
 
@@ -223,7 +223,7 @@ def nll_metric(
     full = ctx.dataset(split)
     data = full
     if subset:
-        data = full.subset(torch.linspace(0, len(full) - 1, int(subset)).round().long())
+        data = full.subset(spaced_index(len(full), int(subset)))
     out = likelihood_on(model, data, batch, k=k, seed=ctx.seed, progress=getattr(ctx, "progress", True))
     protocol: dict[str, Any] = {"split": split, "images": len(data), "of": len(full),
                                 "importance_samples": None if exact else k,
@@ -273,7 +273,7 @@ def frame_nll_metric(ctx: EvalContext, split: str = "test", subset: int | None =
     if not isinstance(model, FrameScores):
         raise MetricUnavailable(f"model {model.name!r} does not score video frames; try nll or frame-fid")
     full = ctx.dataset(split)
-    data = full if not subset else full.subset(torch.linspace(0, len(full) - 1, int(subset)).round().long())
+    data = full if not subset else full.subset(spaced_index(len(full), int(subset)))
     scores, floors = frame_scores_on(model, data, int(batch_size), progress=getattr(ctx, "progress", True))
     per_video = scores.mean(1)
     se = float(per_video.std() / math.sqrt(len(per_video))) if len(per_video) > 1 else float("nan")

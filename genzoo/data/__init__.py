@@ -8,11 +8,12 @@ import typing
 from typing import Any
 
 from genzoo.core.errors import ConfigError
-from genzoo.data.base import SPLITS, DataFileError, ImageData, check_split, resolve_data_dir
+from genzoo.data.base import SPLITS, DataFileError, ImageData, check_split, resolve_data_dir, spaced_index
 from genzoo.registry import DATASET_OPTIONS, DATASETS
 
 __all__ = [
     "SPLITS", "DataFileError", "ImageData", "check_data_options", "data_options", "load_dataset", "resolve_data_dir",
+    "spaced_index",
 ]
 
 #: a reader's positional parameters, which are not options

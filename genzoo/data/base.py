@@ -42,6 +42,12 @@ def check_split(split: str) -> str:
     return split
 
 
+def spaced_index(length: int, n: int) -> Tensor:
+    """``n`` indices evenly spaced over ``0 .. length - 1`` (both ends included): a subset of a split that
+    covers every class even where the split is sorted by label (the binarized MNIST test split is)."""
+    return torch.linspace(0, length - 1, n).round().long()
+
+
 @dataclass
 class ImageData:
     """One split of a dataset, in memory.
