@@ -365,25 +365,47 @@ def test_data_margin_maps_real_data_into_the_sigmoid_range_and_samples_back() ->
 
 
 @pytest.mark.parametrize("cls", [GAN, CGAN])
-def test_output_bias_from_marginals_is_set_once_and_survives_a_reload(cls: type) -> None:
+def test_output_bias_from_marginals_is_the_training_sets_and_training_steps_leave_it(cls: type) -> None:
+    """``g_out_bias: marginals`` (pylearn2's init_sigmoid_bias_from_marginals): logit of the mean pixels,
+    clipped to [1e-7, 1 - 1e-7] and mapped through the data margin; the training step itself sets nothing."""
     torch.manual_seed(0)
     info = DataInfo((1, 8, 8), 17, 3)
     cfg = cls.Config(latent_dim=8, g_out_bias="marginals", data_margin=0.05)
     model = cls(cfg, info)
-    x = (torch.rand(10, 1, 8, 8) > 0.7).float()
-    batch = {"x": x, "label": torch.arange(10) % 3}
-    model.training_step(batch, 0, "discriminator")
-    p = 0.05 + 0.9 * (x.flatten(1).sum(0) + 1) / 12
+    mean = torch.rand(1, 8, 8)
+    mean[0, 0] = 0.0  # blank columns, as MNIST's corners: the clip keeps the logit finite
+    model.init_from_data(mean)
+    p = 0.05 + 0.9 * mean.flatten().clamp(1e-7, 1 - 1e-7)
     bias = model._output_layer().bias.detach().clone()
     assert torch.allclose(bias, torch.log(p / (1 - p)), atol=1e-5)
-    model.training_step({"x": torch.ones(10, 1, 8, 8), "label": batch["label"]}, 1, "discriminator")
-    assert torch.equal(model._output_layer().bias, bias)  # only the first step sets it
-    fresh = cls(cfg, info)
-    fresh.load_state_dict(model.state_dict())  # the "done" flag is part of the weights
-    fresh.training_step({"x": torch.ones(10, 1, 8, 8), "label": batch["label"]}, 2, "discriminator")
-    assert torch.equal(fresh._output_layer().bias, bias)
+    x = (torch.rand(10, 1, 8, 8) > 0.7).float()
+    model.training_step({"x": x, "label": torch.arange(10) % 3}, 0, "discriminator")
+    assert torch.equal(model._output_layer().bias, bias)
+    no_margin = cls(cls.Config(latent_dim=8, g_out_bias="marginals"), info)
+    no_margin.init_from_data(mean)
+    assert float(no_margin._output_layer().bias.detach().min()) == pytest.approx(math.log(1e-7), abs=1e-3)
+    zero = cls(cls.Config(latent_dim=8), info)
+    before = zero._output_layer().bias.detach().clone()
+    zero.init_from_data(mean)  # g_out_bias: zero ignores the data
+    assert torch.equal(zero._output_layer().bias, before)
     with pytest.raises(ValueError, match="g_out_bias"):
         cls(cls.Config(g_out_bias="mean"), MNIST_INFO)
+
+
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_checkpoints_with_the_retired_bias_flag_still_load(cls: type) -> None:
+    """Checkpoints from before init_from_data carry an ``out_bias_pending`` buffer; they load strictly."""
+    torch.manual_seed(0)
+    info = DataInfo((1, 8, 8), 17, 3)
+    cfg = cls.Config(latent_dim=8, g_out_bias="marginals")
+    old = cls(cfg, info)
+    state = dict(old.state_dict())
+    state["out_bias_pending"] = torch.zeros((), dtype=torch.uint8)
+    fresh = cls(cfg, info)
+    fresh.load_state_dict(state, strict=True)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), old.state_dict().values()))
+    with pytest.raises(RuntimeError, match="unexpected_key"):
+        fresh.load_state_dict({**state, "unexpected_key": torch.zeros(())}, strict=True)
 
 
 @pytest.mark.parametrize("cls", [GAN, CGAN])

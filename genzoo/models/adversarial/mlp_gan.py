@@ -23,12 +23,11 @@ class _MLPGAN(AdversarialModel):
     """Options shared by the MLP GANs of Goodfellow et al. 2014 and Mirza & Osindero 2014.
 
     * ``g_init`` / ``g_irange`` and ``d_init`` / ``d_irange``: see :func:`init_linear_`;
-    * ``g_out_bias: marginals``: the generator's sigmoid output bias starts at the logit of the data's
-      mean pixel values (pylearn2's ``init_sigmoid_bias_from_marginals`` in the released code), so the
-      first samples look like the mean digit instead of uniform grey. The data is not known when the
-      model is built, so the bias is set from the first training minibatch (smoothed:
-      ``(sum + 1) / (n + 2)`` per pixel) in the first training step; a flag buffer records that this
-      happened, so resuming from a checkpoint does not redo it;
+    * ``g_out_bias: marginals``: the generator's sigmoid output bias starts at the logit of the training
+      set's mean pixel values, clipped to [1e-7, 1 - 1e-7] and mapped through ``data_margin`` (pylearn2's
+      ``init_sigmoid_bias_from_marginals`` in the released code), so the first samples look like the mean
+      digit instead of uniform grey. Set by :meth:`init_from_data`, which the engine calls once on a
+      fresh model (a checkpoint's weights replace it);
     * ``d_max_norm > 0``: max-norm projection of the discriminator's weights (:func:`max_norm_`)
       at the start of every training step, i.e. after every optimiser update before the weights are
       used again, and when the model is switched to eval mode (so a trained model satisfies it);
@@ -50,10 +49,9 @@ class _MLPGAN(AdversarialModel):
         if config.d_max_norm < 0:
             raise ValueError(f"d_max_norm must be >= 0 (0 = off), got {config.d_max_norm}")
         init_linear_(self.discriminator, config.d_init, config.d_irange, "d_init")
-        if config.g_out_bias == "marginals":
-            self.register_buffer("out_bias_pending", torch.ones((), dtype=torch.uint8))
         if config.d_max_norm > 0:
             max_norm_(self.discriminator, config.d_max_norm)
+        self.register_load_state_dict_pre_hook(_drop_retired_flag)
 
     def _output_layer(self) -> nn.Linear:
         raise NotImplementedError
@@ -71,12 +69,15 @@ class _MLPGAN(AdversarialModel):
         z = super().sample_latent(n, generator)
         return z * scale if scale != 1.0 else z
 
+    def init_from_data(self, pixel_mean: Tensor) -> None:
+        """``g_out_bias: marginals``: the output bias at logit(to_net(clip(mean pixel, 1e-7, 1 - 1e-7)))."""
+        if self.config.g_out_bias != "marginals":
+            return
+        p = self.to_net(pixel_mean.flatten().clamp(1e-7, 1.0 - 1e-7))
+        with torch.no_grad():
+            self._output_layer().bias.copy_(torch.log(p) - torch.log1p(-p))
+
     def _before_step(self, x: Tensor) -> None:
-        if self.config.g_out_bias == "marginals" and int(self.out_bias_pending):
-            with torch.no_grad():
-                p = self.to_net((x.flatten(1).sum(0) + 1.0) / (len(x) + 2.0))
-                self._output_layer().bias.copy_(torch.log(p) - torch.log1p(-p))
-                self.out_bias_pending.zero_()
         if self.config.d_max_norm > 0:
             max_norm_(self.discriminator, self.config.d_max_norm)
 
@@ -84,6 +85,12 @@ class _MLPGAN(AdversarialModel):
         if not mode and self.config.d_max_norm > 0:
             max_norm_(self.discriminator, self.config.d_max_norm)
         return super().train(mode)
+
+
+def _drop_retired_flag(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
+    """Checkpoints written before 2026-11-29 carry ``out_bias_pending`` (the output bias was then set from
+    the first minibatch, and this flag said it had been); their weights load as they are without it."""
+    state_dict.pop(prefix + "out_bias_pending", None)
 
 
 @dataclass
