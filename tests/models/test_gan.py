@@ -373,7 +373,7 @@ def test_output_bias_from_marginals_is_the_training_sets_and_training_steps_leav
     cfg = cls.Config(latent_dim=8, g_out_bias="marginals", data_margin=0.05)
     model = cls(cfg, info)
     mean = torch.rand(1, 8, 8)
-    mean[0, 0] = 0.0  # blank columns, as MNIST's corners: the clip keeps the logit finite
+    mean[0, 0] = 0.0  # a blank top row, as in MNIST: the clip keeps the logit finite
     model.init_from_data(mean)
     p = 0.05 + 0.9 * mean.flatten().clamp(1e-7, 1 - 1e-7)
     bias = model._output_layer().bias.detach().clone()
