@@ -22,6 +22,10 @@ every variant alike, timed with ``time.process_time`` (CPU seconds of this proce
     3c0cfa6 (Adam as PyTorch's per-tensor loop, the epoch's example order drawn again every step, the
     group names listed every step) and as it runs now (fused Adam, order drawn once an epoch, names
     once). Same weights at the start; the two optimisers then keep their own state.
+``gan-update``
+    the MLP GAN (``gan-mnist``) with ``model.update`` alternating (Algorithm 1: the generator's step draws
+    its own samples and passes them through the updated D) and simultaneous (the released code: one
+    batch of samples and one D pass give both gradients), interleaved in blocks of steps.
 ``models``
     every model's named config, a few engine steps each (``Trainer.train_step``: batch, forward,
     backward, clip, optimiser step of every scheduled group).
@@ -38,6 +42,7 @@ Usage (one torch thread; a few minutes in all)::
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py acgan --repeats 5
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py gmmn --repeats 3 --weights RUN
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py engine --repeats 5 --steps 300
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py gan-update --repeats 5 --steps 50
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py models --steps 3
 
 Rows are appended to ``benchmarks/results/speed.jsonl``.
@@ -241,6 +246,37 @@ def engine(repeats: int, steps: int, names: list[str]) -> None:
             print(f"{config:28s} {variant:7s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
 
 
+def gan_update(repeats: int, steps: int) -> None:
+    """gan-mnist steps with alternating vs simultaneous updates, interleaved in blocks, per CPU-second."""
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer("gan-mnist", {}, Path(tmp))
+        config = trainer.model.config
+        batch = trainer.train_cfg.batch_size
+        trainer.train_step(0)  # warm-up
+        times: dict[str, list[float]] = {"alternating": [], "simultaneous": []}
+        step = 1
+        for _ in range(repeats):
+            for variant in times:
+                config.update = variant
+                t0 = time.process_time()
+                for _ in range(steps):
+                    trainer.train_step(step)
+                    step += 1
+                times[variant].append((time.process_time() - t0) / steps)
+    ref = statistics.median(times["alternating"])
+    for variant, ts in times.items():
+        med = statistics.median(ts)
+        write_result(RESULTS, {
+            "bench": "gan-update", "config": "gan-mnist", "variant": variant, "batch": batch, "steps": steps,
+            "repeats": repeats, "cpu_ms_per_step_median": round(med * 1e3, 3),
+            "cpu_ms_per_step_all": [round(t * 1e3, 3) for t in ts], "images_per_cpu_s": round(batch / med, 1),
+            "speedup_vs_alternating": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
+            "time": time.strftime("%Y-%m-%d %H:%M"),
+        })
+        print(f"gan-mnist {variant:12s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
+
+
 def models(steps: int, names: list[str]) -> None:
     """images per CPU-second and GFLOP per CPU-second of each named config's engine step."""
     torch.set_num_threads(1)
@@ -284,6 +320,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=300, help="steps per timed block")
     p.add_argument("--configs", nargs="+", default=["vae-binarized-mnist", "nade-binarized-mnist"])
+    p = sub.add_parser("gan-update")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=50, help="steps per timed block")
     p = sub.add_parser("models")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--configs", nargs="+", default=list(MODEL_CONFIGS))
@@ -296,6 +335,8 @@ def main() -> None:
         gmmn(a.repeats, a.weights)
     elif a.what == "engine":
         engine(a.repeats, a.steps, a.configs)
+    elif a.what == "gan-update":
+        gan_update(a.repeats, a.steps)
     else:
         models(a.steps, a.configs)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -485,3 +487,84 @@ def test_cgan_input_dropout_drops_pixels_only_in_training() -> None:
     model.eval()
     assert not torch.allclose(model.discriminate(x1, y)[0], model.discriminate(x2, y)[0])
     assert model.state_dict().keys() == CGAN(CGAN.Config(latent_dim=8), info).state_dict().keys()
+
+
+# ----- update: simultaneous (the released MNIST code's AdversaryCost2 under plain SGD) -------------------
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_simultaneous_update_takes_both_gradients_from_one_pass_at_the_same_parameters(cls: type) -> None:
+    """Both players' gradients equal a direct computation from one batch of samples and one D pass (the same
+    dropout masks), at the parameters the step started from: the D update made between the engine's two
+    group calls does not reach the generator's gradient."""
+    info = DataInfo((1, 8, 8), 17, 3)
+    torch.manual_seed(0)
+    model = cls(cls.Config(latent_dim=8, update="simultaneous", d_input_dropout=0.2, data_margin=0.05), info)
+    reference = copy.deepcopy(model)
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    batch = {"x": x, "label": y}
+    d_opt = torch.optim.SGD(model.parameter_groups()["discriminator"], lr=0.5)
+
+    torch.manual_seed(1)
+    d_out = simulate_group_step(model, batch, 0, "discriminator")
+    d_grads = [p.grad.clone() for p in model.parameter_groups()["discriminator"]]
+    d_opt.step()  # as the engine does before the generator's group
+    g_out = simulate_group_step(model, batch, 0, "generator")
+    g_grads = [p.grad.clone() for p in model.parameter_groups()["generator"]]
+    assert all(p.grad is None for p in model.parameter_groups()["discriminator"])
+
+    torch.manual_seed(1)  # the same draws in the same order: noise, G's dropout, D's masks on real then fake
+    labels = y if reference.conditional else None
+    fake = reference.generate(reference.sample_latent(12), labels)
+    real_logits, _ = reference.discriminate(reference.to_net(x), labels)
+    fake_logits, _ = reference.discriminate(fake, labels)
+    d_loss = discriminator_loss(real_logits, fake_logits, 1.0)
+    g_loss = generator_loss(fake_logits, "nonsaturating")
+    groups = reference.parameter_groups()
+    want_d = torch.autograd.grad(d_loss, groups["discriminator"], retain_graph=True)
+    want_g = torch.autograd.grad(g_loss, groups["generator"])
+    for got, want in zip(d_grads, want_d):
+        torch.testing.assert_close(got, want)
+    for got, want in zip(g_grads, want_g):
+        torch.testing.assert_close(got, want)
+    assert float(d_out["d_loss"]) == pytest.approx(float(d_loss.detach()), rel=1e-6)
+    assert float(g_out["loss"]) == pytest.approx(float(g_loss.detach()), rel=1e-6)
+    assert float(g_out["g_loss"]) == pytest.approx(float(g_loss.detach()), rel=1e-6)
+
+    alternating = copy.deepcopy(reference)
+    alternating.config.update = "alternating"
+    torch.manual_seed(1)
+    simulate_group_step(alternating, batch, 0, "discriminator")
+    simulate_group_step(alternating, batch, 0, "generator")
+    alt_g = [p.grad for p in alternating.parameter_groups()["generator"]]
+    assert not all(torch.allclose(a, b) for a, b in zip(alt_g, want_g))  # fresh noise: a different gradient
+
+
+def test_simultaneous_update_checks_its_settings_and_order() -> None:
+    with pytest.raises(ValueError, match="d_steps"):
+        GAN(GANConfig(update="simultaneous", d_steps=2), MNIST_INFO)
+    with pytest.raises(ValueError, match="update"):
+        GAN(GANConfig(update="together"), MNIST_INFO)  # type: ignore[arg-type]
+    model = GAN(GANConfig(latent_dim=4, g_hidden=[8], d_units=[8], update="simultaneous"), DataInfo((1, 8, 8), 17))
+    with pytest.raises(RuntimeError, match="must follow a discriminator step"):
+        model.training_step({"x": torch.rand(4, 1, 8, 8)}, 0, "generator")
+
+
+def test_simultaneous_gan_run_resumes_bit_for_bit(tmp_path: Path) -> None:
+    """Through the engine (SGD with momentum per group): a run interrupted and resumed ends with the same
+    weights as one that was not; the kept generator gradient never outlives its step."""
+    import genzoo
+    from genzoo.train import checkpoint as ckpt
+
+    class Interrupt:
+        def __call__(self, trainer: object, step: int) -> None:
+            if step == 5:
+                raise KeyboardInterrupt
+
+    overrides = {"train.batch_size": 16, "train.progress": False, "train.log_every": 2, "train.checkpoint_every": 3,
+                 "train.sample_every": 100, "train.optimizer": "sgd", "train.lr": 0.05, "train.momentum": 0.5,
+                 "model.update": "simultaneous", "model.latent_dim": 8, "model.g_hidden": [16], "model.d_units": [8]}
+    genzoo.train("gan", "digits", run_dir=tmp_path / "whole", steps=9, overrides=overrides)
+    with pytest.raises(KeyboardInterrupt):
+        genzoo.train("gan", "digits", run_dir=tmp_path / "cut", steps=9, overrides=overrides, hooks=[Interrupt()])
+    genzoo.train("gan", "digits", run_dir=tmp_path / "cut", steps=9, overrides=overrides)
+    a, b = (ckpt.read_weights(ckpt.checkpoint_paths(tmp_path / r, 9)[0])[0] for r in ("whole", "cut"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -11,6 +11,13 @@
 * generator step: the non-saturating loss ``-log D(G(z))`` (default, Sec. 3 of the paper) or the
   minimax loss ``log(1 - D(G(z)))`` (``loss: minimax``); the discriminator's parameters are frozen
   while the graph is built, so they get no gradient;
+* ``update: simultaneous`` (``d_steps`` 1 only) is the released MNIST code's update instead
+  (goodfeli/adversarial: ``AdversaryCost2`` under pylearn2's plain SGD): one batch of samples and one
+  discriminator forward pass, dropout masks included, give both objectives, and both players' gradients
+  are taken at the same parameters. The discriminator step computes the generator's gradient too and
+  keeps it; the generator step that follows in the same global step applies it, so the discriminator's
+  update in between does not reach it. Algorithm 1 as printed (``alternating``, the default) gives
+  the generator a fresh batch of noise and the just-updated discriminator.
 * stabilisers (both off by default, as in the papers): one-sided label smoothing ``real_label`` (0.9
   is the usual choice, Salimans et al. 2016) and annealed Gaussian instance noise on the
   discriminator's inputs (``instance_noise`` = initial std, ``instance_noise_steps`` = steps to 0);
@@ -42,6 +49,7 @@ from genzoo.nn.monitors import collapse_flag, diversity
 from genzoo.nn.pixels import to_signed
 
 NOISE_KINDS = ("uniform", "gaussian")
+UPDATE_KINDS = ("alternating", "simultaneous")
 
 
 @dataclass
@@ -52,6 +60,9 @@ class AdversarialConfig:
     noise: Literal["uniform", "gaussian"] = "uniform"  # z ~ U(-1, 1)^d (the papers) or N(0, I)
     loss: Literal["nonsaturating", "minimax"] = "nonsaturating"  # G's loss: -log D(G(z)) or log(1 - D(G(z)))
     d_steps: int = ranged(1, AT_LEAST_1)  # discriminator steps per generator step (Algorithm 1's k)
+    # alternating: G's step sees fresh noise and the updated D (Algorithm 1); simultaneous: both gradients
+    # from one forward pass at the same parameters (the released MNIST code), d_steps 1 only
+    update: Literal["alternating", "simultaneous"] = "alternating"
     real_label: float = 1.0  # < 1: one-sided label smoothing of the real target (0.9 is usual)
     instance_noise: float = ranged(0.0, NON_NEGATIVE)  # initial std of Gaussian noise on D's inputs (its pixel range)
     instance_noise_steps: int = ranged(10000, NON_NEGATIVE)  # steps over which it anneals linearly to 0
@@ -82,8 +93,16 @@ class AdversarialModel(GenerativeModel):
             raise ValueError(f"d_steps (discriminator steps per generator step) must be >= 1, got {config.d_steps}")
         if not 0.0 < config.real_label <= 1.0:
             raise ValueError(f"real_label must be in (0, 1], got {config.real_label}")
+        if config.update not in UPDATE_KINDS:
+            raise ValueError(f"update must be one of {UPDATE_KINDS}, got {config.update!r}")
+        if config.update == "simultaneous" and config.d_steps != 1:
+            raise ValueError(
+                f"update: simultaneous takes one discriminator step per generator step, not d_steps {config.d_steps}"
+            )
         self.latent_dim = int(config.latent_dim)
         self.instance_noise = InstanceNoise(config.instance_noise, config.instance_noise_steps)
+        # update: simultaneous: the generator's gradients and logged scalars, from this step's D pass
+        self._pending_generator_step: tuple[list[Tensor], dict[str, Tensor]] | None = None
 
     def condition_keys(self) -> tuple[str, ...]:
         return ("label",) if self.conditional else ()
@@ -160,16 +179,20 @@ class AdversarialModel(GenerativeModel):
         labels = labels.to(self.device) if labels is not None else None
         fake_labels = self._fake_labels(batch, n)
         sigma = self.instance_noise.level(step)
+        simultaneous = self.config.update == "simultaneous"
 
         def noisy(t: Tensor) -> Tensor:
             return t + sigma * torch.randn_like(t) if sigma > 0 else t
 
         if group == "discriminator":
-            with torch.no_grad():
+            self._pending_generator_step = None
+            with torch.set_grad_enabled(simultaneous):
                 fake = self.generate(self.sample_latent(n), fake_labels)
+            # D's loss sees the samples as constants; in a simultaneous step their gradient is taken separately
+            fake_in = fake.detach().requires_grad_(simultaneous)
             real = self.to_net(x)
             real_logits, real_cls = self.discriminate(noisy(real), labels)
-            fake_logits, fake_cls = self.discriminate(noisy(fake), fake_labels)
+            fake_logits, fake_cls = self.discriminate(noisy(fake_in), fake_labels)
             d_loss = discriminator_loss(real_logits, fake_logits, self.config.real_label)
             out = self._extra_d_loss(real_cls, fake_cls, labels, fake_labels)
             loss = d_loss + out.pop("aux_loss", torch.zeros((), device=x.device))
@@ -182,29 +205,57 @@ class AdversarialModel(GenerativeModel):
                 diverged=torch.tensor(collapse_flag(float(d_loss.detach()), g_est)),
                 instance_noise=torch.tensor(sigma),
             )
+            if simultaneous:
+                g_loss, g_out = self._generator_objective(fake_logits, fake_cls, fake_labels, fake, x, step)
+                (d_fake_in,) = torch.autograd.grad(g_loss, fake_in, retain_graph=True)
+                params = self.parameter_groups()["generator"]
+                grads = torch.autograd.grad(fake, params, d_fake_in, allow_unused=True)
+                grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+                self._pending_generator_step = (grads, {k: v.detach() for k, v in g_out.items()})
             return out
         if group == "generator":
+            if simultaneous:
+                return self._apply_pending_generator_step()
             fake = self.generate(self.sample_latent(n), fake_labels)
             with frozen(self.discriminator):
                 fake_logits, fake_cls = self.discriminate(noisy(fake), fake_labels)
-            g_loss = generator_loss(fake_logits, self.config.loss)
-            out = self._extra_g_loss(fake_cls, fake_labels)
-            loss = g_loss + out.pop("aux_loss", torch.zeros((), device=x.device))
-            # divergence: -log D(G(z)) > 10 nats (D rejects every sample) whichever loss is optimised
-            ns = float(F.softplus(-fake_logits.detach()).mean())
-            d_fake = torch.sigmoid(fake_logits.detach()).mean()
-            out.update(
-                loss=loss,
-                g_loss=g_loss.detach(),
-                d_fake_g=d_fake,
-                diverged=torch.tensor(1.0 if not torch.isfinite(g_loss) or ns > 10.0 else 0.0),
-            )
-            # a logged statistic, not a loss: measured on every 10th step only (the engine averages each
-            # key over the steps that report it, so the logged mean has the same expectation)
-            if step % 10 == 0:
-                out["diversity"] = torch.tensor(diversity(fake, self.to_net(x)))
+            _, out = self._generator_objective(fake_logits, fake_cls, fake_labels, fake, x, step)
             return out
         raise ValueError(f"unknown parameter group {group!r}; groups are discriminator, generator")
+
+    def _generator_objective(
+        self, fake_logits: Tensor, fake_cls: Tensor | None, fake_labels: Tensor | None, fake: Tensor, x: Tensor,
+        step: int,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The generator's loss on D's logits for its samples, and its logged scalars (``loss`` included)."""
+        g_loss = generator_loss(fake_logits, self.config.loss)
+        out = self._extra_g_loss(fake_cls, fake_labels)
+        loss = g_loss + out.pop("aux_loss", torch.zeros((), device=x.device))
+        # divergence: -log D(G(z)) > 10 nats (D rejects every sample) whichever loss is optimised
+        ns = float(F.softplus(-fake_logits.detach()).mean())
+        out.update(
+            loss=loss,
+            g_loss=g_loss.detach(),
+            d_fake_g=torch.sigmoid(fake_logits.detach()).mean(),
+            diverged=torch.tensor(1.0 if not torch.isfinite(g_loss) or ns > 10.0 else 0.0),
+        )
+        # a logged statistic, not a loss: measured on every 10th step only (the engine averages each
+        # key over the steps that report it, so the logged mean has the same expectation)
+        if step % 10 == 0:
+            out["diversity"] = torch.tensor(diversity(fake.detach(), self.to_net(x)))
+        return loss, out
+
+    def _apply_pending_generator_step(self) -> dict[str, Tensor]:
+        """``update: simultaneous``: a loss whose value is the generator's loss from this step's
+        discriminator pass and whose gradient is the gradient kept from it."""
+        if self._pending_generator_step is None:
+            raise RuntimeError("update: simultaneous: the generator step must follow a discriminator step")
+        grads, out = self._pending_generator_step
+        self._pending_generator_step = None
+        params = self.parameter_groups()["generator"]
+        linear = sum((p * g).sum() for p, g in zip(params, grads))
+        out["loss"] = out["loss"].detach() + linear - linear.detach()
+        return out
 
     # AC-GAN hooks (class-prediction losses); plain GANs add nothing
     def _extra_d_loss(
