@@ -562,11 +562,12 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"- **{r['entry']}** ({r['date']}, `{r['command']}`): {pts}. {r['citation']}.{extra}")
     if earlier:
         lines += ["", "Other runs of these entries (shorter, or stopped early; their curves are in the results file):",
-                  "", "| entry | genzoo | paper | training | stopped by | load average | date |",
-                  "|---|---|---|---|---|---|---|"]
+                  "", "| entry | config overrides | genzoo | paper | training | stopped by | load average | date |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in earlier:
             load = r.get("load_average_end")
-            lines.append(f"| {r['entry']} | {_fmt(r['value'], r.get('stderr'))} | {_fmt(r.get('paper'))} "
+            overrides = ", ".join(f"`{k}={v}`" for k, v in sorted(r.get("overrides", {}).items())) or "—"
+            lines.append(f"| {r['entry']} | {overrides} | {_fmt(r['value'], r.get('stderr'))} | {_fmt(r.get('paper'))} "
                          f"| {_fmt_minutes(r['train_s'])} | {r['stopped_by']} | {'—' if load is None else load} "
                          f"| {r['date']} |")
     return "\n".join(lines)

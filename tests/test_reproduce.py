@@ -250,11 +250,13 @@ def test_the_table_headlines_each_entrys_longest_run_in_entry_order() -> None:
                 "threads": 1, "date": run, "command": f"genzoo reproduce {entry}", "citation": "c", "run_dir": run,
                 "curve": [{"train_s": 60.0 * minutes, "step": 10, "epoch": 1.0, "value": value}]}
 
-    md = render_markdown([row("nade", 90.0, 30, "r1"), row("vae", 89.5, 100, "r2"), row("vae", 95.0, 5, "r3")])
+    variant = {**row("vae", 94.0, 6, "r4"), "overrides": {"train.lr": 0.01, "model.k": 2}}
+    md = render_markdown([row("nade", 90.0, 30, "r1"), row("vae", 89.5, 100, "r2"), row("vae", 95.0, 5, "r3"), variant])
     table, others = md.split("Other runs")
     assert table.index("| vae (`vae-cfg`)") < table.index("| nade (`nade-cfg`)")  # ENTRIES lists vae first
     assert "89.50 ± 0.10" in table and "95.00" not in table and table.count("- **vae**") == 1
-    assert "| vae | 95.00 ± 0.10 | 88.00 | 5.0 min | budget | — | r3 |" in others
+    assert "| vae | — | 95.00 ± 0.10 | 88.00 | 5.0 min | budget | — | r3 |" in others
+    assert "| vae | `model.k=2`, `train.lr=0.01` | 94.00 ± 0.10 |" in others  # a variant says how it differs
 
 
 @pytest.fixture
