@@ -56,6 +56,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,44 +207,73 @@ def gmmn(repeats: int, weights: str | None) -> None:
         print(f"{variants[key]:40s} {med:.4f} CPU s/step  {ref / med:.2f}x")
 
 
+def time_blocks(
+    trainer: Trainer, setups: dict[str, Callable[[], None]], repeats: int, steps: int,
+    every_step: dict[str, Callable[[], None]] | None = None,
+) -> dict[str, list[float]]:
+    """CPU seconds per engine step of each variant, measured in blocks of ``steps`` steps that take turns
+    ``repeats`` times (``setups[v]()`` before each block of ``v``, ``every_step[v]()`` before each of its
+    steps), after one warm-up step; the step number runs on across blocks."""
+    trainer.train_step(0)
+    times: dict[str, list[float]] = {v: [] for v in setups}
+    step = 1
+    for _ in range(repeats):
+        for variant, setup in setups.items():
+            setup()
+            per_step = (every_step or {}).get(variant)
+            t0 = time.process_time()
+            for _ in range(steps):
+                if per_step is not None:
+                    per_step()
+                trainer.train_step(step)
+                step += 1
+            times[variant].append((time.process_time() - t0) / steps)
+    return times
+
+
+def write_block_rows(bench: str, config: str, times: dict[str, list[float]], reference: str, batch: int,
+                     steps: int, repeats: int) -> None:
+    """One result row per variant of :func:`time_blocks`: median CPU ms per step and speed-up over ``reference``."""
+    ref = statistics.median(times[reference])
+    for variant, ts in times.items():
+        med = statistics.median(ts)
+        write_result(RESULTS, {
+            "bench": bench, "config": config, "variant": variant, "batch": batch, "steps": steps,
+            "repeats": repeats, "cpu_ms_per_step_median": round(med * 1e3, 3),
+            "cpu_ms_per_step_all": [round(t * 1e3, 3) for t in ts], "images_per_cpu_s": round(batch / med, 1),
+            f"speedup_vs_{reference}": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
+            "time": time.strftime("%Y-%m-%d %H:%M"),
+        })
+        print(f"{config:28s} {variant:12s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
+
+
 def engine(repeats: int, steps: int, names: list[str]) -> None:
     """Engine steps as the engine ran up to 3c0cfa6 vs now, interleaved in blocks, per CPU-second."""
     torch.set_num_threads(1)
     for config in names:
         with tempfile.TemporaryDirectory() as tmp:
             trainer = make_trainer(config, {}, Path(tmp))
-            fused = trainer.optimizers
-            loop = {}
-            for g, opt in fused.items():  # the same hyperparameters, PyTorch's per-tensor loop
-                pg = opt.param_groups[0]
-                loop[g] = type(opt)(trainer.groups[g], lr=pg["lr"], betas=pg["betas"], eps=pg["eps"],
-                                    weight_decay=pg["weight_decay"], foreach=False)
-            batch = trainer.train_cfg.batch_size
-            trainer.train_step(0)  # warm-up
-            times: dict[str, list[float]] = {"before": [], "now": []}
-            step = 1
-            for _ in range(repeats):
-                for variant in times:
-                    trainer.optimizers = loop if variant == "before" else fused
-                    t0 = time.process_time()
-                    for _ in range(steps):
-                        if variant == "before":  # what the engine redid every step
-                            trainer._order = None
-                            trainer.model.__dict__.pop("_group_names", None)
-                        trainer.train_step(step)
-                        step += 1
-                    times[variant].append((time.process_time() - t0) / steps)
-        ref = statistics.median(times["before"])
-        for variant, ts in times.items():
-            med = statistics.median(ts)
-            write_result(RESULTS, {
-                "bench": "engine", "config": config, "variant": variant, "batch": batch, "steps": steps,
-                "repeats": repeats, "cpu_ms_per_step_median": round(med * 1e3, 3),
-                "cpu_ms_per_step_all": [round(t * 1e3, 3) for t in ts], "images_per_cpu_s": round(batch / med, 1),
-                "speedup_vs_before": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
-                "time": time.strftime("%Y-%m-%d %H:%M"),
-            })
-            print(f"{config:28s} {variant:7s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
+            times = _engine_before_and_now(trainer, repeats, steps)
+            write_block_rows("engine", config, times, "before", trainer.train_cfg.batch_size, steps, repeats)
+
+
+def _engine_before_and_now(trainer: Trainer, repeats: int, steps: int) -> dict[str, list[float]]:
+    fused = trainer.optimizers
+    loop = {}
+    for g, opt in fused.items():  # the same hyperparameters, PyTorch's per-tensor loop
+        pg = opt.param_groups[0]
+        loop[g] = type(opt)(trainer.groups[g], lr=pg["lr"], betas=pg["betas"], eps=pg["eps"],
+                            weight_decay=pg["weight_decay"], foreach=False)
+
+    def redo_per_step_work() -> None:  # what the engine redid every step up to 3c0cfa6
+        trainer._order = None
+        trainer.model.__dict__.pop("_group_names", None)
+
+    return time_blocks(
+        trainer,
+        {"before": lambda: setattr(trainer, "optimizers", loop), "now": lambda: setattr(trainer, "optimizers", fused)},
+        repeats, steps, every_step={"before": redo_per_step_work},
+    )
 
 
 def gan_update(repeats: int, steps: int) -> None:
@@ -252,29 +282,13 @@ def gan_update(repeats: int, steps: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer("gan-mnist", {}, Path(tmp))
         config = trainer.model.config
-        batch = trainer.train_cfg.batch_size
-        trainer.train_step(0)  # warm-up
-        times: dict[str, list[float]] = {"alternating": [], "simultaneous": []}
-        step = 1
-        for _ in range(repeats):
-            for variant in times:
-                config.update = variant
-                t0 = time.process_time()
-                for _ in range(steps):
-                    trainer.train_step(step)
-                    step += 1
-                times[variant].append((time.process_time() - t0) / steps)
-    ref = statistics.median(times["alternating"])
-    for variant, ts in times.items():
-        med = statistics.median(ts)
-        write_result(RESULTS, {
-            "bench": "gan-update", "config": "gan-mnist", "variant": variant, "batch": batch, "steps": steps,
-            "repeats": repeats, "cpu_ms_per_step_median": round(med * 1e3, 3),
-            "cpu_ms_per_step_all": [round(t * 1e3, 3) for t in ts], "images_per_cpu_s": round(batch / med, 1),
-            "speedup_vs_alternating": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
-            "time": time.strftime("%Y-%m-%d %H:%M"),
-        })
-        print(f"gan-mnist {variant:12s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
+        times = time_blocks(
+            trainer,
+            {"alternating": lambda: setattr(config, "update", "alternating"),
+             "simultaneous": lambda: setattr(config, "update", "simultaneous")},
+            repeats, steps,
+        )
+        write_block_rows("gan-update", "gan-mnist", times, "alternating", trainer.train_cfg.batch_size, steps, repeats)
 
 
 def models(steps: int, names: list[str]) -> None:
