@@ -206,8 +206,8 @@ class AdversarialModel(GenerativeModel):
                 instance_noise=torch.tensor(sigma),
             )
             if simultaneous:
-                g_loss, g_out = self._generator_objective(fake_logits, fake_cls, fake_labels, fake, x, step)
-                (d_fake_in,) = torch.autograd.grad(g_loss, fake_in, retain_graph=True)
+                g_out = self._generator_objective(fake_logits, fake_cls, fake_labels, fake, x, step)
+                (d_fake_in,) = torch.autograd.grad(g_out["loss"], fake_in, retain_graph=True)
                 params = self.parameter_groups()["generator"]
                 grads = torch.autograd.grad(fake, params, d_fake_in, allow_unused=True)
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
@@ -219,15 +219,14 @@ class AdversarialModel(GenerativeModel):
             fake = self.generate(self.sample_latent(n), fake_labels)
             with frozen(self.discriminator):
                 fake_logits, fake_cls = self.discriminate(noisy(fake), fake_labels)
-            _, out = self._generator_objective(fake_logits, fake_cls, fake_labels, fake, x, step)
-            return out
+            return self._generator_objective(fake_logits, fake_cls, fake_labels, fake, x, step)
         raise ValueError(f"unknown parameter group {group!r}; groups are discriminator, generator")
 
     def _generator_objective(
         self, fake_logits: Tensor, fake_cls: Tensor | None, fake_labels: Tensor | None, fake: Tensor, x: Tensor,
         step: int,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """The generator's loss on D's logits for its samples, and its logged scalars (``loss`` included)."""
+    ) -> dict[str, Tensor]:
+        """The generator's loss on D's logits for its samples (``loss``) and its logged scalars."""
         g_loss = generator_loss(fake_logits, self.config.loss)
         out = self._extra_g_loss(fake_cls, fake_labels)
         loss = g_loss + out.pop("aux_loss", torch.zeros((), device=x.device))
@@ -243,7 +242,7 @@ class AdversarialModel(GenerativeModel):
         # key over the steps that report it, so the logged mean has the same expectation)
         if step % 10 == 0:
             out["diversity"] = torch.tensor(diversity(fake.detach(), self.to_net(x)))
-        return loss, out
+        return out
 
     def _apply_pending_generator_step(self) -> dict[str, Tensor]:
         """``update: simultaneous``: a loss whose value is the generator's loss from this step's
