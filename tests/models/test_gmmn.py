@@ -203,3 +203,38 @@ def test_gmmn_with_the_compiled_kernel_resumes_bit_for_bit(tmp_path) -> None:
     genzoo.train("gmmn", "digits", run_dir=tmp_path / "cut", steps=6, overrides=over)
     a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GMMN(GMMNConfig(hidden=[16], sigmas=SIGMAS), INFO),
+    lambda: GMMNAE(GMMNAEConfig(ae_hidden=32, code_dim=6, ae_steps=0, hidden=[16], sigmas=[0.5, 2.0]), INFO),
+])
+def test_matching_space_is_what_training_and_sampling_use(make) -> None:
+    """benchmarks/mmd_floor.py measures MMD² through ``generate_features`` / ``matched_features`` /
+    ``matching_loss``: the training step's logged MMD² must be exactly that (same noise), computed directly
+    from the kernel formula, and samples must be the decoded (or reshaped) generated features."""
+    torch.manual_seed(0)
+    model = make()
+    x, _ = _digits()
+    x = x[:40]
+    group = next(iter(model.parameter_groups())) if isinstance(model, GMMN) else "generator"
+    torch.manual_seed(3)
+    logged = model.training_step({"x": x}, 0, group)
+    torch.manual_seed(3)
+    y = model.generate_features(40)
+    data = model.matched_features(x)
+    loss, m2 = model.matching_loss(y, data)
+    assert torch.equal(m2.detach(), next(v for k, v in logged.items() if k.startswith("mmd2")))
+    assert torch.equal(loss.detach(), logged["loss"].detach())
+
+    sig = list(model.config.sigmas)  # variance reading: exp(-d² / (2 sigma))
+    k = lambda a, b: sum(torch.exp(-torch.cdist(a, b).pow(2) / (2 * s)) for s in sig)  # noqa: E731
+    yd, dd = y.detach().double(), data.detach().double()
+    direct = k(dd, dd).mean() - 2 * k(dd, yd).mean() + k(yd, yd).mean()
+    assert torch.allclose(m2.double(), direct, rtol=1e-4, atol=1e-6)
+
+    model.eval()
+    s = model.sample(5, generator=torch.Generator().manual_seed(9))
+    f = model.generate_features(5, torch.Generator().manual_seed(9)).detach()
+    expect = model.decode(f) if isinstance(model, GMMNAE) else f.view(5, *INFO.shape)
+    assert torch.equal(s, expect)

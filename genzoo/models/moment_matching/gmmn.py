@@ -104,8 +104,29 @@ class GMMNConfig:
     compile_kernel: bool = False
 
 
+class _MomentMatching:
+    """What GMMN and GMMN+AE share: a generator of uniform noise whose outputs are matched by MMD to
+    ``matched_features(x)`` of the data (pixels; codes). ``benchmarks/mmd_floor.py`` reads these three."""
+
+    config: GMMNConfig | GMMNAEConfig
+    generator: nn.Sequential
+    device: torch.device
+
+    def matched_features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def generate_features(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` generator outputs in the space of :meth:`matched_features` (differentiable)."""
+        return self.generator(_uniform((n, self.config.noise_dim), generator, self.device))
+
+    def matching_loss(self, samples: Tensor, data: Tensor) -> tuple[Tensor, Tensor]:
+        """``(objective, MMD²)`` with the model's kernels, estimator and loss (:func:`mmd_loss`)."""
+        c = self.config
+        return mmd_loss(samples, data, list(c.sigmas), c.loss, c.unbiased, c.kernel_scale, c.compile_kernel)
+
+
 @register_model("gmmn")
-class GMMN(GenerativeModel):
+class GMMN(_MomentMatching, GenerativeModel):
     """GMMN (Li, Swersky & Zemel 2015): an MLP of uniform noise trained by minimising MMD (Eq. 2)."""
 
     Config = GMMNConfig
@@ -122,20 +143,19 @@ class GMMN(GenerativeModel):
 
     def training_step(self, batch: Batch, step: int, group: str) -> dict[str, Tensor]:
         x = batch["x"]
-        y = self.generator(_uniform((x.shape[0], self.config.noise_dim), None, x.device))
-        loss, m2 = mmd_loss(
-            y, x, list(self.config.sigmas), self.config.loss, self.config.unbiased, self.config.kernel_scale,
-            self.config.compile_kernel,
-        )
+        loss, m2 = self.matching_loss(self.generate_features(x.shape[0]), self.matched_features(x))
         return {"loss": loss, "mmd2": m2.detach()}
+
+    def matched_features(self, x: Tensor) -> Tensor:
+        """Data as the MMD sees it: flat pixels."""
+        return x.flatten(1)
 
     @torch.no_grad()
     def sample(
         self, n: int, condition: object = None, generator: torch.Generator | None = None
     ) -> Tensor:
         self.check_condition(n, condition)
-        z = _uniform((n, self.config.noise_dim), generator, self.device)
-        return self.generator(z).view(n, *self.data_info.shape)
+        return self.generate_features(n, generator).view(n, *self.data_info.shape)
 
 
 @dataclass
@@ -157,7 +177,7 @@ class GMMNAEConfig:
 
 
 @register_model("gmmn-ae")
-class GMMNAE(GenerativeModel):
+class GMMNAE(_MomentMatching, GenerativeModel):
     """GMMN+AE (Li, Swersky & Zemel 2015, Sec. 3.2): a GMMN in the code space of a frozen auto-encoder."""
 
     Config = GMMNAEConfig
@@ -208,19 +228,19 @@ class GMMNAE(GenerativeModel):
             return {"loss": bce, "ae_bce": bce.detach()}
         if group != "generator":
             raise KeyError(f"unknown parameter group {group!r}")
-        with torch.no_grad():
-            target = self.encode(x, dropout=False)
-        y = self.generator(_uniform((x.shape[0], self.config.noise_dim), None, x.device))
-        loss, m2 = mmd_loss(
-            y, target, list(self.config.sigmas), self.config.loss, self.config.unbiased, self.config.kernel_scale,
-            self.config.compile_kernel,
-        )
+        loss, m2 = self.matching_loss(self.generate_features(x.shape[0]), self.matched_features(x))
         return {"loss": loss, "mmd2_code": m2.detach()}
+
+    # ----- the space the MMD is taken in: the frozen auto-encoder's codes --------------------------
+    @torch.no_grad()
+    def matched_features(self, x: Tensor) -> Tensor:
+        """Data as the MMD sees it: the codes of the (frozen, dropout-free) encoder."""
+        return self.encode(x, dropout=False)
 
     # ----- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
     def sample_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.generator(_uniform((n, self.config.noise_dim), generator, self.device))
+        return self.generate_features(n, generator)
 
     @torch.no_grad()
     def sample(
