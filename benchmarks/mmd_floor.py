@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import hardware, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
 from genzoo.config import load_run_config  # noqa: E402
+from genzoo.core.errors import GenzooError  # noqa: E402
 from genzoo.data import load_dataset  # noqa: E402
 from genzoo.models.moment_matching.gmmn import mmd_loss  # noqa: E402
 
@@ -100,4 +101,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GenzooError as e:  # a bad run directory, checkpoint or data path: one line
+        sys.exit(f"mmd_floor.py: {e}")

@@ -28,6 +28,7 @@ from benchmarks.common import hardware, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
 from genzoo.config import load_run_config  # noqa: E402
 from genzoo.core import Reconstructs  # noqa: E402
+from genzoo.core.errors import GenzooError  # noqa: E402
 from genzoo.data import load_dataset  # noqa: E402
 from genzoo.metrics.parzen import DEFAULT_SIGMAS, parzen_estimate  # noqa: E402
 
@@ -66,4 +67,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GenzooError as e:  # a bad run directory, checkpoint or data path: one line
+        sys.exit(f"parzen_ceiling.py: {e}")
