@@ -57,3 +57,10 @@ def flat_result(result: Any) -> dict[str, Any]:
         return {"unavailable": result.unavailable}
     return {**result.protocol, **result.details, **result.scores, "errors": dict(result.errors),
             "notes": list(result.notes)}
+
+
+def flat_pixels(dataset: str, split: str, data_dir: Any) -> torch.Tensor:
+    """A split as flat float64 pixels in [0, 1], as the parzen metric reads it."""
+    from genzoo.data import load_dataset
+
+    return load_dataset(dataset, split, data_dir).tensor().flatten(1).double()

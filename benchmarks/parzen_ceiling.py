@@ -24,12 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import hardware, write_result  # noqa: E402
+from benchmarks.common import flat_pixels, hardware, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
 from genzoo.config import load_run_config  # noqa: E402
 from genzoo.core import Reconstructs  # noqa: E402
 from genzoo.core.errors import GenzooError  # noqa: E402
-from genzoo.data import load_dataset  # noqa: E402
 from genzoo.metrics.parzen import DEFAULT_SIGMAS, parzen_estimate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parzen_ceiling.jsonl"
@@ -47,8 +46,7 @@ def main() -> None:
     if not isinstance(model, Reconstructs):
         sys.exit(f"parzen_ceiling.py: {a.run_dir} holds a {type(model).__name__}, which has no encoder")
     dataset = load_run_config(Path(a.run_dir)).data["name"]
-    flat = lambda split: load_dataset(dataset, split, a.data_dir).tensor().flatten(1).double()  # noqa: E731
-    train, valid, test = flat("train"), flat("valid"), flat("test")
+    train, valid, test = (flat_pixels(dataset, split, a.data_dir) for split in ("train", "valid", "test"))
     chosen = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(a.seed))[: a.n]]
     with torch.no_grad():
         rec = model.reconstruct(chosen.float().view(-1, *model.data_info.shape)).flatten(1).double()

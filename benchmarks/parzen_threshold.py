@@ -25,17 +25,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import hardware, write_result  # noqa: E402
+from benchmarks.common import flat_pixels, hardware, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
-from genzoo.data import load_dataset  # noqa: E402
+from genzoo.core.errors import GenzooError  # noqa: E402
 from genzoo.metrics.parzen import DEFAULT_SIGMAS, parzen_estimate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parzen_threshold.jsonl"
-
-
-def pixels(split: str, data_dir: str) -> torch.Tensor:
-    """A split of MNIST as flat float64 pixels in [0, 1], as the parzen metric reads it."""
-    return load_dataset("mnist", split, data_dir).tensor().flatten(1).double()
 
 
 def faint_fractions(x: torch.Tensor) -> dict[str, float]:
@@ -53,7 +48,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     samples = api.sample(a.run_dir, n=a.samples, seed=a.seed).flatten(1).double()
-    valid, test = pixels("valid", a.data_dir), pixels("test", a.data_dir)
+    valid, test = flat_pixels("mnist", "valid", a.data_dir), flat_pixels("mnist", "test", a.data_dir)
     for t in a.thresholds:
         kept = torch.where(samples < t, torch.zeros_like(samples), samples)
         t0 = time.perf_counter()
@@ -70,4 +65,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GenzooError as e:  # a bad run directory, checkpoint or data path: one line
+        sys.exit(f"parzen_threshold.py: {e}")
