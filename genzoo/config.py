@@ -49,11 +49,12 @@ class TrainConfig:
     momentum_ramp_epochs: list[int] = field(default_factory=lambda: [1, 250])  # [start, saturate] of the ramp
     weight_decay: float = 0.0
     eps: float = 1e-8
-    lr_schedule: Literal["constant", "cosine", "exponential", "step", "staged"] = "constant"
+    lr_schedule: Literal["constant", "cosine", "exponential", "step", "staged", "milestones"] = "constant"
     lr_decay: float = 1.0  # exponential: factor per epoch (or per step, lr_decay_per); step: every lr_step_epochs;
-    #                        staged: per stage
+    #                        staged: per stage; milestones: at each of lr_milestones
     lr_decay_per: Literal["epoch", "step"] = "epoch"  # exponential: decay once per epoch or after every update
     lr_step_epochs: int = 1
+    lr_milestones: list[int] = field(default_factory=list)  # milestones: steps from which lr_decay applies once more
     lr_stage_growth: int = 3  # staged: stage i lasts lr_stage_growth**i epochs (Burda et al. 2016: 3)
     warmup_steps: int = 0
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)  # optimiser overrides per group
@@ -115,7 +116,7 @@ CONSTRAINTS: dict[str, Range] = {
     "train.sample_every": NON_NEGATIVE,
     "train.eval_every": NON_NEGATIVE, "train.checkpoint_every": NON_NEGATIVE, "train.keep_checkpoints": NON_NEGATIVE,
     "train.divergence_patience": NON_NEGATIVE, "train.checkpoint_minutes": NON_NEGATIVE,
-    "train.momentum_ramp_epochs": NON_NEGATIVE,
+    "train.momentum_ramp_epochs": NON_NEGATIVE, "train.lr_milestones": NON_NEGATIVE,
     # train: optimiser values
     "train.lr": POSITIVE, "train.eps": POSITIVE, "train.weight_decay": NON_NEGATIVE, "train.momentum": PROBABILITY,
     "train.momentum_final": PROBABILITY, "train.betas": PROBABILITY, "train.lr_decay": POSITIVE,

@@ -46,7 +46,7 @@ from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed
 from genzoo.train.callbacks import Callback, StepHooks, default_callbacks
 from genzoo.train.lock import RunLock
-from genzoo.train.optim import build_optimizer, check_momentum_ramp, lr_factor, momentum_at
+from genzoo.train.optim import build_optimizer, check_momentum_ramp, has_momentum, lr_factor, momentum_at
 
 
 @dataclass
@@ -234,7 +234,7 @@ class Trainer:
             opt = self.optimizers[group]
             for pg, base in zip(opt.param_groups, self.base_lrs[group]):
                 pg["lr"] = base * factor
-            if self.train_cfg.momentum_final is not None:
+            if self.train_cfg.momentum_final is not None and has_momentum(opt):
                 for pg, base in zip(opt.param_groups, self.base_momenta[group]):
                     pg["momentum"] = momentum_at(base, self.train_cfg, step, self.steps_per_epoch)
             for p in self._params:  # = model.zero_grad(set_to_none=True), without walking the modules

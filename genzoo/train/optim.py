@@ -51,7 +51,9 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
     Denton et al. 2015 Sec. 4; ``lr_decay = 1 / decay_factor``). ``staged`` holds the rate at
     ``lr_decay**i`` for stage ``i = 0, 1, 2, ...``, which lasts ``lr_stage_growth**i`` epochs: Burda et al.
     2016 (Sec. 5) trained their VAEs and IWAEs 3**i epochs at 1e-3 x 10**(-i/7) for i = 0..7 (3,280 epochs;
-    ``lr_decay: 0.7197``, ``lr_stage_growth: 3``, ``epochs: 3280``)."""
+    ``lr_decay: 0.7197``, ``lr_stage_growth: 3``, ``epochs: 3280``). ``milestones`` multiplies the rate by
+    ``lr_decay`` from each step in ``lr_milestones`` on: the iteration-keyed ``learn_rate_schedule`` of
+    Li et al. 2015's released GMMN code (lr / 10 from update 10,000 of 40,000)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     epoch = step // max(steps_per_epoch, 1)
@@ -66,7 +68,11 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
         return cfg.lr_decay ** (epoch // max(cfg.lr_step_epochs, 1))
     if cfg.lr_schedule == "staged":
         return cfg.lr_decay ** stage_of(epoch, cfg.lr_stage_growth)
-    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step, staged")
+    if cfg.lr_schedule == "milestones":
+        return cfg.lr_decay ** sum(step >= m for m in cfg.lr_milestones)
+    raise ValueError(
+        f"unknown lr_schedule {cfg.lr_schedule!r}; known: constant, cosine, exponential, step, staged, milestones"
+    )
 
 
 def stage_of(epoch: int, growth: int) -> int:
@@ -83,8 +89,9 @@ def momentum_at(base: float, cfg: TrainConfig, step: int, steps_per_epoch: int) 
     ``cfg.momentum_final`` at epoch ``saturate`` and constant after (``[start, saturate] =
     cfg.momentum_ramp_epochs``; epochs counted from 0). This is pylearn2's ``MomentumAdjustor``, with
     which Goodfellow et al. 2014 (released code: 0.5 -> 0.7 over epochs 1..250) and Mirza & Osindero
-    2014 (Sec. 4.1: "initial value of .5 which was increased up to 0.7") trained. ``base`` unchanged
-    when ``momentum_final`` is None. Stateless, so a resumed run follows the same ramp."""
+    2014 (Sec. 4.1: "initial value of .5 which was increased up to 0.7") trained. ``[e - 1, e]`` switches
+    at the first step of epoch ``e`` (Li et al. 2015's GMMN code: 0.9 -> 0.99 at update 10,000). ``base``
+    unchanged when ``momentum_final`` is None. Stateless, so a resumed run follows the same ramp."""
     if cfg.momentum_final is None:
         return base
     start, saturate = cfg.momentum_ramp_epochs
@@ -94,7 +101,7 @@ def momentum_at(base: float, cfg: TrainConfig, step: int, steps_per_epoch: int) 
 
 
 def check_momentum_ramp(cfg: TrainConfig, optimizers: dict[str, torch.optim.Optimizer]) -> None:
-    """Clear errors for a ramp the optimisers cannot follow or that makes no sense."""
+    """Clear errors for a ramp that makes no sense or that no optimiser can follow."""
     if cfg.momentum_final is None:
         return
     ramp = list(cfg.momentum_ramp_epochs)
@@ -104,9 +111,12 @@ def check_momentum_ramp(cfg: TrainConfig, optimizers: dict[str, torch.optim.Opti
         )
     if not 0.0 <= cfg.momentum_final < 1.0:
         raise ValueError(f"train.momentum_final must be in [0, 1), got {cfg.momentum_final}")
-    for group, opt in optimizers.items():
-        if "momentum" not in opt.param_groups[0]:
-            raise ValueError(
-                f"train.momentum_final needs an optimizer with momentum (sgd, rmsprop); "
-                f"the {group!r} group uses {type(opt).__name__}"
-            )
+    if not any(has_momentum(opt) for opt in optimizers.values()):
+        used = ", ".join(f"{group!r}: {type(opt).__name__}" for group, opt in optimizers.items())
+        raise ValueError(f"train.momentum_final needs an optimizer with momentum (sgd, rmsprop); the groups use {used}")
+
+
+def has_momentum(opt: torch.optim.Optimizer) -> bool:
+    """Whether ``opt`` takes a ``momentum`` (SGD, RMSprop): the groups the momentum ramp applies to. A model
+    may train one group with Adam and another with SGD (GMMN+AE: the auto-encoder and the code generator)."""
+    return "momentum" in opt.param_groups[0]

@@ -294,6 +294,36 @@ def test_exponential_decay_per_step_is_what_each_update_uses(tmp_path: Path) -> 
     assert used == pytest.approx([0.1 * 0.9**s for s in range(4)])
 
 
+def test_milestones_schedule_and_a_momentum_switch_for_the_sgd_group_only(tmp_path: Path) -> None:
+    """``milestones``: lr_decay applies once more from each listed step on (Li et al. 2015's GMMN code: lr / 10
+    from update 10,000). A two-group model may train one group with Adam and the other with SGD; the momentum
+    ramp then moves the SGD group's momentum only, here as a switch ([e - 1, e]) at the step the rate drops."""
+    from genzoo.config import TrainConfig
+    from genzoo.train.optim import lr_factor
+
+    cfg = TrainConfig(lr_schedule="milestones", lr_decay=0.1, lr_milestones=[3, 5])
+    assert [lr_factor(cfg, s, 100, 2) for s in range(7)] == pytest.approx([1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert lr_factor(TrainConfig(lr_schedule="milestones", lr_decay=0.1), 50, 100, 2) == 1.0  # no milestones
+
+    used: list[tuple[str, float, float | None]] = []
+
+    def record(trainer: object, step: int) -> None:  # step: the number of steps done
+        for group in trainer.model.update_schedule(step - 1):  # type: ignore[attr-defined]
+            pg = trainer.optimizers[group].param_groups[0]  # type: ignore[attr-defined]
+            used.append((group, pg["lr"], pg.get("momentum")))
+
+    # 1257 digits / 400 = 3 steps per epoch; the auto-encoder trains steps 0-1, the code generator 2-8
+    overrides = {**FAST, "model.ae_hidden": 16, "model.code_dim": 4, "model.ae_steps": 2, "model.hidden": [8],
+                 "model.compile_kernel": False, "train.batch_size": 400, "train.lr": 0.01,
+                 "train.per_group": {"generator": {"optimizer": "sgd", "lr": 2.0, "momentum": 0.9}},
+                 "train.lr_schedule": "milestones", "train.lr_milestones": [6], "train.lr_decay": 0.1,
+                 "train.momentum_final": 0.99, "train.momentum_ramp_epochs": [1, 2]}
+    genzoo.train("gmmn-ae", "digits", run_dir=tmp_path / "r", steps=9, overrides=overrides, hooks=[record])
+    assert [g for g, _, _ in used] == ["autoencoder"] * 2 + ["generator"] * 7
+    assert [lr for _, lr, _ in used] == pytest.approx([0.01] * 2 + [2.0] * 4 + [0.2] * 3)
+    assert [m for _, _, m in used] == pytest.approx([None] * 2 + [0.9] * 4 + [0.99] * 3)
+
+
 @pytest.mark.parametrize("flush", [True, False])
 def test_training_flushes_subnormal_floats_on_the_cpu_and_restores_afterwards(tmp_path: Path, flush: bool) -> None:
     """``train.flush_denormal`` (default on): during training a subnormal operand counts as zero (x86 FTZ/DAZ);
