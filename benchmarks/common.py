@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ def hardware() -> str:
         return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
     cpu = platform.processor() or platform.machine()
     return f"{cpu} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def stamp() -> dict[str, str]:
+    """Where and when a result row was measured: the machine, torch's version and the minute."""
+    return {"hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def peak_memory_mib() -> dict[str, float]:

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import hardware, write_result  # noqa: E402
+from benchmarks.common import stamp, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
 from genzoo.config import load_run_config  # noqa: E402
 from genzoo.core.errors import GenzooError  # noqa: E402
@@ -92,7 +92,7 @@ def main() -> None:
                 "trained_fit": statistics.mean(est["trained_fit"]),
                 "trained_floor": statistics.mean(est["trained_floor"]),
                 "raw": est, "eval_s": round(time.perf_counter() - t0, 1),
-                "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+                **stamp(),
             }
             write_result(RESULTS, row)
             print(f"n = {n}: MMD² {mean:.3g} ± {row['mmd2_stderr']:.2g}, null std {null_std:.3g} "

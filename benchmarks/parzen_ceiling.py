@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import flat_pixels, hardware, write_result  # noqa: E402
+from benchmarks.common import flat_pixels, stamp, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
 from genzoo.config import load_run_config  # noqa: E402
 from genzoo.core import Reconstructs  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
         row = {"bench": "parzen-ceiling", "run_dir": a.run_dir, "set": name, "n": a.n, "seed": a.seed,
                "parzen": round(r["log_likelihood"], 2), "stderr": round(r["stderr"], 2),
                "sigma": round(r["sigma"], 4), "eval_s": round(time.perf_counter() - t0, 1),
-               "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M")}
+               **stamp()}
         write_result(RESULTS, row)
         print(f"{name}: Parzen {row['parzen']:.1f} ± {row['stderr']:.1f} (sigma {row['sigma']:.3f})")
 

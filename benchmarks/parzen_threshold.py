@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import flat_pixels, hardware, write_result  # noqa: E402
+from benchmarks.common import flat_pixels, stamp, write_result  # noqa: E402
 from genzoo import api  # noqa: E402
 from genzoo.core.errors import GenzooError  # noqa: E402
 from genzoo.metrics.parzen import DEFAULT_SIGMAS, parzen_estimate  # noqa: E402
@@ -58,7 +58,7 @@ def main() -> None:
             "seed": a.seed, "parzen": round(r["log_likelihood"], 2), "stderr": round(r["stderr"], 2),
             "sigma": round(r["sigma"], 4), "sample_pixels": faint_fractions(kept),
             "test_pixels": faint_fractions(test), "eval_s": round(time.perf_counter() - t0, 1),
-            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+            **stamp(),
         }
         write_result(RESULTS, row)
         print(f"threshold {t:g}: Parzen {row['parzen']:.1f} ± {row['stderr']:.1f} (sigma {row['sigma']:.3f})")

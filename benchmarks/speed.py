@@ -65,7 +65,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import hardware, write_result  # noqa: E402
+from benchmarks.common import stamp, write_result  # noqa: E402
 from genzoo.config import resolve  # noqa: E402
 from genzoo.nn.nade_fused import nade_logits, native_library  # noqa: E402
 from genzoo.train.loop import Trainer  # noqa: E402
@@ -135,7 +135,7 @@ def nade(repeats: int, batch: int) -> None:
             "cpu_s_per_step_median": round(med, 4), "cpu_s_per_step_all": [round(t, 4) for t in ts],
             "images_per_cpu_s": round(batch / med, 1), "gflop_per_step": round(flops / 1e9, 3),
             "gflop_per_cpu_s": round(flops / 1e9 / med, 2), "speedup_vs_reference": round(ref / med, 2),
-            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+            **stamp(),
         }
         write_result(RESULTS, row)
 
@@ -167,8 +167,7 @@ def acgan(repeats: int) -> None:
         write_result(RESULTS, {
             "bench": "acgan-dropout", "variant": name, "batch": batch, "repeats": repeats, "dropout_layers": len(spots),
             "cpu_s_per_step_median": round(med, 4), "images_per_cpu_s": round(batch / med, 1),
-            "speedup_vs_torch_dropout": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
-            "time": time.strftime("%Y-%m-%d %H:%M"),
+            "speedup_vs_torch_dropout": round(ref / med, 2), **stamp(),
         })
 
 
@@ -202,7 +201,7 @@ def gmmn(repeats: int, weights: str | None) -> None:
             "bench": "gmmn", "variant": variants[key], "weights": weights or "initialisation", "batch": batch,
             "repeats": repeats, "cpu_s_per_step_median": round(med, 4), "cpu_s_per_step_all": [round(t, 4) for t in ts],
             "images_per_cpu_s": round(batch / med, 1), "speedup_vs_eager_kept": round(ref / med, 2),
-            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+            **stamp(),
         })
         print(f"{variants[key]:40s} {med:.4f} CPU s/step  {ref / med:.2f}x")
 
@@ -241,8 +240,7 @@ def write_block_rows(bench: str, config: str, times: dict[str, list[float]], ref
             "bench": bench, "config": config, "variant": variant, "batch": batch, "steps": steps,
             "repeats": repeats, "cpu_ms_per_step_median": round(med * 1e3, 3),
             "cpu_ms_per_step_all": [round(t * 1e3, 3) for t in ts], "images_per_cpu_s": round(batch / med, 1),
-            f"speedup_vs_{reference}": round(ref / med, 2), "hardware": hardware(), "torch": torch.__version__,
-            "time": time.strftime("%Y-%m-%d %H:%M"),
+            f"speedup_vs_{reference}": round(ref / med, 2), **stamp(),
         })
         print(f"{config:28s} {variant:12s} {med * 1e3:.3f} CPU ms/step  {ref / med:.2f}x")
 
@@ -315,7 +313,7 @@ def models(steps: int, names: list[str]) -> None:
             "bench": "models", "config": config, "batch": batch, "steps": steps,
             "cpu_s_per_step_median": round(med, 4), "images_per_cpu_s": round(batch / med, 1),
             "gflop_per_step": round(flops / 1e9, 3), "gflop_per_cpu_s": round(flops / 1e9 / med, 2),
-            "hardware": hardware(), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M"),
+            **stamp(),
         })
 
 
